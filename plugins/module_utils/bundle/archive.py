@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""The deterministic archive writer: POSIX (pax) tar, compressed with zstd, hashed as it is written.
+
+Determinism comes from fixed header fields (mtime, mode 0644, uid/gid 0, no user or group names),
+the caller's fixed entry order, and zstd's multi-threaded mode, whose output does not depend on the
+number of worker threads or on how the input is chunked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+
+try:
+    import zstandard
+    HAS_ZSTANDARD = True
+except ImportError:  # pragma: no cover - reported at run time
+    HAS_ZSTANDARD = False
+
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+ENTRY_MODE = 0o644
+DEFAULT_LEVEL = 3
+
+
+def require_zstandard():
+    if not HAS_ZSTANDARD:
+        raise BundleError("the Python library 'zstandard' is required to read and write bundles",
+                          hint="Install the collection's requirements.txt on the controller")
+
+
+def compression_threads():
+    # zstd output is identical for any worker count >= 1, so this only changes speed.
+    return max(1, os.cpu_count() or 1)
+
+
+class _HashingSink:
+    """Writes compressed bytes to the file and hashes them for the signature."""
+
+    def __init__(self, fileobj, hash_names):
+        self._fileobj = fileobj
+        self.hashers = {name: hashlib.new(name) for name in hash_names}
+        self.size = 0
+
+    def write(self, data):
+        for hasher in self.hashers.values():
+            hasher.update(data)
+        self.size += len(data)
+        return self._fileobj.write(data)
+
+    def flush(self):
+        self._fileobj.flush()
+
+
+def entry_header(name, size, mtime):
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = ENTRY_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+class ArchiveWriter:
+    """Appends entries to a tar.zst stream; every entry's bytes are checked against what was declared."""
+
+    def __init__(self, fileobj, mtime, hash_names=("sha256",), level=DEFAULT_LEVEL):
+        require_zstandard()
+        self._sink = _HashingSink(fileobj, hash_names)
+        compressor = zstandard.ZstdCompressor(level=level, threads=compression_threads(), write_checksum=True)
+        self._zstd = compressor.stream_writer(self._sink, closefd=False)
+        self._mtime = int(mtime)
+        self._offset = 0
+        self._closed = False
+
+    def _write(self, data):
+        self._zstd.write(data)
+        self._offset += len(data)
+
+    def add_chunks(self, name, size, digest, chunks):
+        """Add an entry from an iterable of byte chunks; ``digest`` (sha256:...) and ``size`` must match."""
+        self._write(entry_header(name, size, self._mtime))
+        hasher = hashlib.sha256()
+        written = 0
+        for chunk in chunks:
+            written += len(chunk)
+            if written > size:
+                raise BundleError("the content for %s is larger than the %d bytes declared" % (name, size))
+            hasher.update(chunk)
+            self._write(chunk)
+        if written != size:
+            raise BundleError("the content for %s ended after %d of %d bytes" % (name, written, size),
+                              hint="The source changed while the bundle was written; run again")
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise BundleError("the content for %s hashes to sha256:%s, not %s" % (name, hasher.hexdigest(), digest),
+                              hint="The source changed while the bundle was written; run again")
+        remainder = size % BLOCK
+        if remainder:
+            self._write(b"\0" * (BLOCK - remainder))
+
+    def add_bytes(self, name, data):
+        self.add_chunks(name, len(data), "sha256:" + hashlib.sha256(data).hexdigest(), [data])
+
+    def close(self):
+        """End the tar (two zero blocks, padded to a record) and the zstd frame; returns digests by hash."""
+        if not self._closed:
+            self._write(b"\0" * (2 * BLOCK))
+            remainder = self._offset % RECORD
+            if remainder:
+                self._write(b"\0" * (RECORD - remainder))
+            self._zstd.flush(zstandard.FLUSH_FRAME)
+            self._sink.flush()
+            self._closed = True
+        return {name: hasher.digest() for name, hasher in self._sink.hashers.items()}
+
+    @property
+    def compressed_size(self):
+        return self._sink.size

@@ -1,0 +1,386 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Bundle creation: plan from the spec (manifests and local hashes only), then stream every blob once into
+a deterministic, signed archive written beside ``dest`` and renamed into place.
+
+Planning never downloads a layer: image manifests give every blob's digest and size, so the signed
+metadata (the archive's first entry) is complete before the first layer byte is fetched, and a plan
+alone tells whether an existing bundle is already what these inputs would produce.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
+from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
+from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL, ArchiveWriter
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
+from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError
+from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
+from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
+from ansible_collections.petra.core.plugins.module_utils.signing import signatures
+
+OCI_LAYOUT = artifacts.canonical_json({"imageLayoutVersion": "1.0.0"})
+MAX_INDEX_DEPTH = 2
+
+
+def resolve_created(spec_created, environ=None, now=None):
+    """(ISO 8601 UTC text, epoch seconds, pinned?) from the spec, SOURCE_DATE_EPOCH, or the clock."""
+    environ = os.environ if environ is None else environ
+    if spec_created:
+        moment = datetime.datetime.fromisoformat(spec_created.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        pinned = True
+    elif environ.get("SOURCE_DATE_EPOCH"):
+        try:
+            moment = datetime.datetime.fromtimestamp(int(environ["SOURCE_DATE_EPOCH"]), datetime.timezone.utc)
+        except ValueError:
+            raise BundleError("SOURCE_DATE_EPOCH=%r is not a whole number of seconds" % environ["SOURCE_DATE_EPOCH"])
+        pinned = True
+    else:
+        moment = now or datetime.datetime.now(datetime.timezone.utc)
+        pinned = False
+    moment = moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), int(moment.timestamp()), pinned
+
+
+class BundlePlan:
+    """Everything the archive will hold, known before any layer is fetched."""
+
+    def __init__(self):
+        self.blobs = {}
+        self.index_manifests = []
+        self.images = []
+        self.charts = []
+        self.manifests = []
+        self.files = []
+        self.metadata = None
+
+    def add_blob(self, blob):
+        known = self.blobs.get(blob.digest)
+        if known is None:
+            self.blobs[blob.digest] = blob
+        elif known.size != blob.size:
+            raise BundleError("blob %s is referenced with sizes %d and %d" % (blob.digest, known.size, blob.size),
+                              hint="A source manifest is inconsistent; check the image")
+        elif known.remote is not None and blob.remote is None:
+            self.blobs[blob.digest] = blob  # a local copy is cheaper than a download
+
+    def add_artifact(self, manifest_bytes, blobs, annotations):
+        manifest = artifacts.Blob.from_bytes(manifest_bytes, mediatypes.OCI_MANIFEST)
+        self.add_blob(manifest)
+        for blob in blobs:
+            self.add_blob(blob)
+        self.index_manifests.append(manifest.descriptor(annotations))
+        return manifest
+
+    def entries(self):
+        """(name, Blob) in archive order: layout file, index, then blobs by digest."""
+        index = artifacts.canonical_json({
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_INDEX,
+            "manifests": self.index_manifests,
+        })
+        result = [("oci-layout", artifacts.Blob.from_bytes(OCI_LAYOUT, "application/json")),
+                  ("index.json", artifacts.Blob.from_bytes(index, mediatypes.OCI_INDEX))]
+        for digest in sorted(self.blobs):
+            result.append(("blobs/sha256/" + digest.split(":", 1)[1], self.blobs[digest]))
+        return result
+
+
+class Planner:
+    """Turns a BundleSpec into a BundlePlan."""
+
+    def __init__(self, spec, pool, created, mtime, spool_dir=None):
+        self.spec = spec
+        self.pool = pool
+        self.created = created
+        self.mtime = mtime
+        self.spool_dir = spool_dir
+        self.plan = BundlePlan()
+
+    def build(self, signer_key_id, level):
+        for item in self.spec.images:
+            self._add_image(item["ref"], item.get("platforms"))
+        for item in self.spec.charts:
+            self._add_chart(item)
+        for item in self.spec.manifests:
+            self._add_manifest_set(item)
+        for item in self.spec.files:
+            self._add_file(item)
+        entries = [{"name": name, "digest": blob.digest, "size": blob.size} for name, blob in self.plan.entries()]
+        self.plan.metadata = {
+            "apiVersion": "petra.dev/v1alpha1",
+            "kind": "BundleMetadata",
+            "formatVersion": bundle_metadata.FORMAT_VERSION,
+            "name": self.spec.name,
+            "version": self.spec.version,
+            "created": self.created,
+            "expires": self.spec.expires,
+            "signer": {"keyId": signer_key_id},
+            "compression": {"algorithm": "zstd", "level": level},
+            "images": self.plan.images,
+            "charts": self.plan.charts,
+            "manifests": self.plan.manifests,
+            "files": self.plan.files,
+            "entries": entries,
+        }
+        return self.plan
+
+    # -- images ------------------------------------------------------------------------------------
+    def _fetch_manifest(self, client, ref, reference, expected=None):
+        try:
+            data, media_type, digest = client.get_manifest(ref.repository, reference)
+        except OCIError as exc:
+            raise BundleError("cannot resolve %s: %s" % (ref, exc.message), hint=exc.hint)
+        if expected is not None and (digest != expected["digest"] or len(data) != expected["size"]):
+            raise BundleError("the manifest %s of %s does not match its index descriptor" % (expected["digest"], ref),
+                              hint="The registry content is inconsistent; check the image")
+        self.plan.add_blob(artifacts.Blob(digest, len(data), media_type, data=data))
+        return data, media_type, digest
+
+    def _add_image_manifest(self, client, ref, data):
+        for item in artifacts.image_blob_descriptors(data, str(ref)):
+            self.plan.add_blob(artifacts.Blob(item["digest"], item["size"], item.get("mediaType", ""),
+                                              remote=(client, ref.repository)))
+
+    def _add_index_children(self, client, ref, data, platforms, depth):
+        index = json.loads(data)
+        children = index.get("manifests") or []
+        chosen = [child for child in children
+                  if child.get("mediaType") in mediatypes.INDEX_TYPES
+                  or platform_wanted(child, platforms)]
+        if platforms and not any(child.get("mediaType") in mediatypes.MANIFEST_TYPES for child in chosen):
+            offered = sorted({mediatypes.platform_string(c.get("platform")) for c in children if c.get("platform")})
+            raise BundleError("%s offers no manifest for platforms %s (it offers %s)" % (
+                ref, ", ".join(platforms), ", ".join(offered) or "none"), hint="Correct 'platforms' for this image")
+        included = []
+        for child in chosen:
+            child_data, media_type, digest = self._fetch_manifest(client, ref, child["digest"], child)
+            if media_type in mediatypes.INDEX_TYPES:
+                if depth >= MAX_INDEX_DEPTH:
+                    raise BundleError("%s nests indexes deeper than %d levels" % (ref, MAX_INDEX_DEPTH))
+                included += self._add_index_children(client, ref, child_data, platforms, depth + 1)
+            else:
+                self._add_image_manifest(client, ref, child_data)
+                included.append({"digest": digest, "platform": mediatypes.platform_string(child.get("platform"))})
+        return included
+
+    def _add_image(self, ref_text, platforms):
+        ref = ImageReference.parse(ref_text)
+        client = self.pool.for_host(ref.api_host)
+        data, media_type, digest = self._fetch_manifest(client, ref, ref.digest or ref.tag)
+        entry = {"ref": ref_text, "name": ref.name, "tag": ref.tag, "digest": digest, "mediaType": media_type}
+        if media_type in mediatypes.INDEX_TYPES:
+            entry["manifests"] = self._add_index_children(client, ref, data, platforms, 1)
+            if platforms:
+                entry["platforms"] = list(platforms)
+        else:
+            self._add_image_manifest(client, ref, data)
+        if not any(existing["ref"] == ref_text for existing in self.plan.images):
+            self.plan.images.append(entry)
+            self.plan.index_manifests.append(mediatypes.descriptor(media_type, digest, len(data), {
+                mediatypes.ANNOTATION_REF_NAME: ref_text,
+                mediatypes.ANNOTATION_IMAGE_NAME: str(ref),
+                mediatypes.ANNOTATION_PETRA_KIND: "image",
+            }))
+
+    # -- charts, manifest sets, files -----------------------------------------------------------
+    def _add_chart(self, item):
+        if "path" in item:
+            manifest, blobs, name, version = artifacts.chart_artifact(item["path"])
+            source = item["path"]
+            manifest_blob = self.plan.add_artifact(manifest, blobs, {
+                mediatypes.ANNOTATION_REF_NAME: "charts/%s:%s" % (name, version),
+                mediatypes.ANNOTATION_PETRA_KIND: "chart"})
+            digest, size = manifest_blob.digest, manifest_blob.size
+            chart_digest = blobs[1].digest
+        else:
+            ref = ImageReference.parse("%s:%s" % (item["ref"][len("oci://"):], item["version"].replace("+", "_")))
+            client = self.pool.for_host(ref.api_host)
+            data, media_type, digest = self._fetch_manifest(client, ref, ref.tag)
+            descriptors = artifacts.image_blob_descriptors(data, str(ref))
+            if descriptors[0].get("mediaType") != mediatypes.HELM_CONFIG:
+                raise BundleError("%s is not a Helm chart (its config media type is %r)" % (
+                    item["ref"], descriptors[0].get("mediaType")), hint="Check 'ref' and 'version' of the chart")
+            self._add_image_manifest(client, ref, data)
+            name, version, source, size = ref.repository.rsplit("/", 1)[-1], item["version"], item["ref"], len(data)
+            chart_digest = next((d["digest"] for d in descriptors if d.get("mediaType") == mediatypes.HELM_CHART_LAYER),
+                                None)
+            self.plan.index_manifests.append(mediatypes.descriptor(media_type, digest, size, {
+                mediatypes.ANNOTATION_REF_NAME: "charts/%s:%s" % (name, version),
+                mediatypes.ANNOTATION_PETRA_KIND: "chart"}))
+        self.plan.charts.append({"name": name, "version": version, "source": _display_source(source, self.spec.base_dir),
+                                 "digest": digest, "size": size, "chartDigest": chart_digest})
+
+    def _add_manifest_set(self, item):
+        manifest, blobs, count = artifacts.manifest_set_artifact(
+            item["name"], item["path"], self.spec.version, self.mtime, self.spool_dir)
+        manifest_blob = self.plan.add_artifact(manifest, blobs, {
+            mediatypes.ANNOTATION_REF_NAME: "manifests/%s:%s" % (item["name"], self.spec.version),
+            mediatypes.ANNOTATION_PETRA_KIND: "manifests"})
+        self.plan.manifests.append({"name": item["name"], "digest": manifest_blob.digest, "size": manifest_blob.size,
+                                    "contentDigest": blobs[1].digest, "fileCount": count,
+                                    "source": _display_source(item["path"], self.spec.base_dir)})
+
+    def _add_file(self, item):
+        manifest, blobs = artifacts.file_artifact(item["name"], item["path"])
+        manifest_blob = self.plan.add_artifact(manifest, blobs, {
+            mediatypes.ANNOTATION_REF_NAME: "files/%s:%s" % (item["name"], self.spec.version),
+            mediatypes.ANNOTATION_PETRA_KIND: "file"})
+        layer = blobs[1]
+        self.plan.files.append({"name": item["name"], "digest": layer.digest, "size": layer.size,
+                                "manifestDigest": manifest_blob.digest, "filename": os.path.basename(item["path"]),
+                                "source": _display_source(item["path"], self.spec.base_dir)})
+
+
+def platform_wanted(descriptor, platforms):
+    return descriptor.get("mediaType") in mediatypes.MANIFEST_TYPES and \
+        mediatypes.platform_matches(descriptor.get("platform") or {}, platforms)
+
+
+def _display_source(path, base_dir):
+    """Sources as written relative to the spec, so metadata does not depend on the build machine's paths."""
+    if path.startswith("oci://"):
+        return path
+    relative = os.path.relpath(path, base_dir)
+    return relative if not relative.startswith("..") else os.path.basename(path)
+
+
+def same_bundle(existing, planned, created_pinned):
+    if existing is None:
+        return False
+    if created_pinned:
+        return existing == planned
+    return dict(existing, created=None) == dict(planned, created=None)
+
+
+def file_digests(path, hash_names):
+    hashers = {name: hashlib.new(name) for name in hash_names}
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                break
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.digest() for name, hasher in hashers.items()}
+
+
+def existing_signature_valid(dest, signature_path, signer):
+    """True when dest's .sig is a valid signature over dest by the signer's key."""
+    if not (os.path.isfile(dest) and os.path.isfile(signature_path)):
+        return False
+    try:
+        with open(signature_path, "rb") as handle:
+            der = signatures.decode_signature(handle.read(signatures.MAX_SIGNATURE_FILE + 1), signature_path)
+    except (OSError, signing_keys.SigningError):
+        return False
+    digests = file_digests(dest, [signer.hash_name])
+    return signing_keys.verify_digest(signer.public_key(), digests[signer.hash_name], der)
+
+
+def _temp_beside(path, suffix):
+    directory = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                         suffix=suffix, delete=False)
+    return handle
+
+
+def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL, mode=0o644):
+    """Write archive and signature to temp files beside their targets, check, then rename both into place."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(directory):
+        raise BundleError("the directory %s for dest does not exist" % directory, hint="Create it first")
+    archive_tmp = signature_tmp = None
+    renamed_archive = False
+    try:
+        archive_tmp = _temp_beside(dest, ".tmp")
+        writer = ArchiveWriter(archive_tmp, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
+        writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
+        for name, blob in plan.entries():
+            try:
+                writer.add_chunks(name, blob.size, blob.digest, blob.chunks())
+            except OCIError as exc:
+                raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message), hint=exc.hint)
+        digests = writer.close()
+        archive_tmp.flush()
+        os.fsync(archive_tmp.fileno())
+        archive_tmp.close()
+        der = signer.sign_digest(digests[signer.hash_name])
+        if not signing_keys.verify_digest(signer.public_key(), digests[signer.hash_name], der):
+            raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
+                              hint="The signing backend is misbehaving; nothing was written")
+        signature_tmp = _temp_beside(signature_path, ".tmp")
+        signature_tmp.write(signatures.encode_signature(der))
+        signature_tmp.flush()
+        os.fsync(signature_tmp.fileno())
+        signature_tmp.close()
+        os.chmod(archive_tmp.name, mode)
+        os.chmod(signature_tmp.name, mode)
+        os.replace(archive_tmp.name, dest)
+        renamed_archive = True
+        os.replace(signature_tmp.name, signature_path)
+        return {"sha256": digests["sha256"].hex(), "size": writer.compressed_size}
+    except BaseException:
+        for handle in (archive_tmp, signature_tmp):
+            if handle is not None:
+                handle.close()
+                if os.path.exists(handle.name):
+                    os.unlink(handle.name)
+        if renamed_archive and os.path.exists(dest):
+            os.unlink(dest)
+        raise
+
+
+def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
+                  force=False, environ=None, mode=0o644):
+    """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost."""
+    started = time.monotonic()
+    signature_path = signature_path or dest + ".sig"
+    created, mtime, pinned = resolve_created(spec.created, environ)
+    signer_id = signing_keys.key_id(signer.public_key())
+    spool_dir = os.path.dirname(os.path.abspath(dest))
+    try:
+        plan = Planner(spec, pool, created, mtime, spool_dir if os.path.isdir(spool_dir) else None).build(
+            signer_id, level)
+    except RegistryError as exc:
+        raise BundleError(exc.message, hint=exc.hint)
+    existing = read_metadata(dest) if os.path.isfile(dest) else None
+    result = {
+        "path": dest,
+        "signature": signature_path,
+        "key_id": signer_id,
+        "name": spec.name,
+        "version": spec.version,
+        "images": [{"ref": item["ref"], "digest": item["digest"]} for item in plan.images],
+        "charts": [{"name": c["name"], "version": c["version"], "digest": c["digest"]} for c in plan.charts],
+        "manifests": [{"name": m["name"], "digest": m["digest"]} for m in plan.manifests],
+        "files": [{"name": f["name"], "digest": f["digest"], "size": f["size"]} for f in plan.files],
+        "blob_count": len(plan.blobs),
+        "content_size": sum(blob.size for blob in plan.blobs.values()),
+    }
+    if not force and same_bundle(existing, plan.metadata, pinned) and \
+            existing_signature_valid(dest, signature_path, signer):
+        digests = file_digests(dest, ["sha256"])
+        result.update(changed=False, sha256=digests["sha256"].hex(), size=os.path.getsize(dest),
+                      created=existing["created"], duration=round(time.monotonic() - started, 3))
+        return result
+    result["created"] = created
+    if check_mode:
+        result.update(changed=True, sha256=None, size=None, duration=round(time.monotonic() - started, 3))
+        return result
+    written = write_bundle(plan, dest, signature_path, signer, mtime, level, mode)
+    result.update(changed=True, duration=round(time.monotonic() - started, 3), **written)
+    return result

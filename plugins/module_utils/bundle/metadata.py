@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""The signed metadata document: the first entry of every bundle, and the list every entry is checked against."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+except ImportError:  # pragma: no cover - reported at run time
+    HAS_JSONSCHEMA = False
+
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
+
+METADATA_NAME = "petra-bundle.json"
+FORMAT_VERSION = 1
+MAX_METADATA_SIZE = 64 << 20
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+
+_DIGEST = {"type": "string", "pattern": DIGEST_PATTERN}
+_SIZE = {"type": "integer", "minimum": 0}
+_ITEM = {
+    "type": "object",
+    "required": ["digest", "size"],
+    "properties": {"digest": _DIGEST, "size": _SIZE},
+}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Petra bundle metadata",
+    "type": "object",
+    "required": ["apiVersion", "kind", "formatVersion", "name", "version", "created", "signer", "entries",
+                 "images", "charts", "manifests", "files"],
+    "properties": {
+        "apiVersion": {"const": "petra.dev/v1alpha1"},
+        "kind": {"const": "BundleMetadata"},
+        "formatVersion": {"const": FORMAT_VERSION},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "created": {"type": "string"},
+        "expires": {"type": ["string", "null"], "format": "date"},
+        "signer": {"type": "object", "required": ["keyId"], "properties": {"keyId": _DIGEST}},
+        "images": {"type": "array", "items": {"type": "object", "required": ["ref", "digest", "mediaType"],
+                                               "properties": {"digest": _DIGEST}}},
+        "charts": {"type": "array", "items": _ITEM},
+        "manifests": {"type": "array", "items": _ITEM},
+        "files": {"type": "array", "items": _ITEM},
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "digest", "size"],
+                "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST, "size": _SIZE},
+            },
+        },
+    },
+}
+
+
+def encode(metadata):
+    """Canonical bytes: the same metadata always serialises the same way."""
+    return (json.dumps(metadata, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def decode(data):
+    """Parse and check the metadata's form; raises VerificationError when it is not Petra metadata."""
+    try:
+        metadata = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise VerificationError("the bundle's %s is not valid JSON (%s)" % (METADATA_NAME, exc),
+                                hint="The bundle is damaged or not a Petra bundle; obtain it again", reason="metadata")
+    if not HAS_JSONSCHEMA:
+        raise BundleError("the Python library 'jsonschema' is required to read bundle metadata",
+                          hint="Install the collection's requirements.txt on the controller")
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    error = next(iter(sorted(validator.iter_errors(metadata), key=lambda e: [str(p) for p in e.absolute_path])), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        if error.validator == "const" and list(error.absolute_path) == ["formatVersion"]:
+            raise VerificationError(
+                "the bundle has format version %r; this Petra reads format version %d" % (error.instance, FORMAT_VERSION),
+                hint="Use the petra.core release that created the bundle", reason="format")
+        raise VerificationError("the bundle's %s is malformed at %s: %s" % (METADATA_NAME, where, error.message),
+                                hint="The bundle is damaged or not a Petra bundle; obtain it again", reason="metadata")
+    return metadata
+
+
+def expiry_problem(metadata, today=None):
+    """A message when the bundle is past its ``expires`` date (valid through that whole day, UTC), else None."""
+    expires = metadata.get("expires")
+    if not expires:
+        return None
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    expiry = datetime.date.fromisoformat(expires)
+    if today > expiry:
+        return "the bundle %s %s expired on %s" % (metadata["name"], metadata["version"], expires)
+    return None
+
+
+def summary(metadata):
+    """What verification returns: the metadata without the entry list (which can be very long)."""
+    result = {key: value for key, value in metadata.items() if key != "entries"}
+    result["entry_count"] = len(metadata["entries"])
+    return result

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Bundle verification: the signature over the whole file, every entry against the signed metadata, expiry.
+
+The order of verdicts is fixed so that the operator hears the most fundamental problem first:
+wrong key, then the structural problem that explains a broken signature, then the signature itself,
+then expiry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
+from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN, BundleWalker
+from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
+from ansible_collections.petra.core.plugins.module_utils.signing import signatures
+
+
+def default_signature_path(path):
+    return path + ".sig"
+
+
+def load_public_keys(items):
+    if not items:
+        raise BundleError("no public key was given", hint="Set public_key to the bundle signer's .pub file or PEM text")
+    if isinstance(items, str):
+        items = [items]
+    return [signing_keys.load_public_key(item) for item in items]
+
+
+def read_signature(signature_path):
+    try:
+        with open(signature_path, "rb") as handle:
+            data = handle.read(signatures.MAX_SIGNATURE_FILE + 1)
+    except OSError as exc:
+        raise VerificationError("cannot read the signature %s: %s" % (signature_path, exc.strerror),
+                                hint="The .sig file travels next to the bundle; give its path in 'signature'",
+                                reason="signature-missing")
+    try:
+        return signatures.decode_signature(data, signature_path)
+    except signing_keys.SigningError as exc:
+        raise VerificationError(exc.message, hint=exc.hint, reason="signature-malformed")
+
+
+def verify_bundle(path, public_keys, signature_path=None, today=None, on_entry=None):
+    """Verify a bundle; returns a result dict, raises VerificationError naming the first problem.
+
+    ``public_keys`` are cryptography public keys; ``on_entry`` lets a caller stream entries as they are
+    checked (it must not act on them until this function returns without error).
+    """
+    started = time.monotonic()
+    signature_path = signature_path or default_signature_path(path)
+    if not os.path.isfile(path):
+        raise VerificationError("the bundle %s does not exist or is not a file" % path,
+                                hint="Check 'path'; it is read on the Ansible controller", reason="missing")
+    der = read_signature(signature_path)
+    hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"})
+    result = BundleWalker(path, hash_names).walk(on_entry=on_entry)
+    given_ids = [signing_keys.key_id(key) for key in public_keys]
+    signer_id = None
+    if result.metadata is not None:
+        signer_id = (result.metadata.get("signer") or {}).get("keyId")
+    valid_key = signatures.find_valid_key(public_keys, result.digests, der) if result.digests else None
+
+    if valid_key is None:
+        if signer_id and signer_id not in given_ids:
+            raise VerificationError(
+                "the bundle names signer key %s, which is not among the %d public key(s) given (%s): wrong key" % (
+                    signer_id, len(given_ids), ", ".join(given_ids)),
+                hint="Give the public key of the key that signed the bundle, or refuse the bundle if that key is "
+                     "not trusted", reason="wrong-key")
+        if result.problem is not None:
+            raise VerificationError("the signature does not verify, and %s" % result.problem.message,
+                                    hint=result.problem.hint, reason=result.problem.reason, **result.problem.details)
+        raise VerificationError(
+            "the signature %s does not match the bundle %s: the signature file was swapped or altered, "
+            "or the archive was changed after signing" % (signature_path, path),
+            hint=OBTAIN_AGAIN, reason="bad-signature")
+    if result.problem is not None:
+        # Signed, yet malformed: the signer produced it this way. Refuse all the same.
+        raise result.problem
+    expired = bundle_metadata.expiry_problem(result.metadata, today)
+    if expired:
+        raise VerificationError(expired, hint="Ask the sender for a current bundle; an expired one is never loaded",
+                                reason="expired")
+    return {
+        "verified": True,
+        "key_id": valid_key,
+        "path": path,
+        "signature": signature_path,
+        "sha256": result.digests["sha256"].hex(),
+        "size": result.compressed_size,
+        "entries_checked": result.entries_checked,
+        "bytes_checked": result.bytes_checked,
+        "duration": round(time.monotonic() - started, 3),
+        "metadata": bundle_metadata.summary(result.metadata),
+    }

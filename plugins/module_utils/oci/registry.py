@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""A small OCI distribution client: manifests and blobs, basic and bearer-token auth, bounded waits.
+
+Every request has a connect and a read timeout, and transient failures (connection resets, 429, 5xx)
+are retried a bounded number of times with backoff; a blob download that breaks off resumes with a
+``Range`` request instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+
+try:
+    import requests
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - reported at run time by the caller
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = _exc
+
+from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import (
+    AuthenticationError,
+    DigestMismatch,
+    RegistryError,
+)
+
+USER_AGENT = "petra.core"
+CHUNK_SIZE = 1 << 20
+MAX_MANIFEST_BYTES = 4 << 20  # the distribution spec's own limit for manifests
+_RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
+_CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_challenge(header):
+    """(scheme, params) of a ``WWW-Authenticate`` header."""
+    if not header:
+        return None, {}
+    scheme, _, rest = header.partition(" ")
+    return scheme.strip().lower(), dict(_CHALLENGE_PARAM_RE.findall(rest))
+
+
+def sha256_digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class RegistryClient:
+    """Speaks the distribution API to one registry host.
+
+    ``credentials`` is an :class:`auth.Credentials`; ``insecure`` switches to plain HTTP (never a
+    default); ``ca_file`` adds a CA bundle for TLS verification.
+    """
+
+    def __init__(self, host, credentials=None, ca_file=None, insecure=False,
+                 connect_timeout=10.0, read_timeout=60.0, retries=4, backoff=0.5):
+        if not HAS_REQUESTS:
+            raise RegistryError("the Python library 'requests' is required to talk to registries",
+                                hint="Install the collection's requirements.txt on the controller")
+        self.host = host
+        self.scheme = "http" if insecure else "https"
+        self.credentials = credentials
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE in requests.
+        self.verify = ca_file if ca_file else True
+        self._tokens = {}
+        self._basic = None
+
+    # -- transport -------------------------------------------------------------------------------
+    def _url(self, path):
+        return "%s://%s/v2/%s" % (self.scheme, self.host, path.lstrip("/"))
+
+    def _credentials(self, repository):
+        if self.credentials is None:
+            return None
+        return self.credentials.for_registry(self.host, repository)
+
+    def _fetch_token(self, params, scope, repository):
+        realm = params.get("realm")
+        if not realm:
+            raise AuthenticationError("registry %s asked for a bearer token without naming a realm" % self.host)
+        query = {}
+        if params.get("service"):
+            query["service"] = params["service"]
+        if scope:
+            query["scope"] = scope
+        creds = self._credentials(repository)
+        try:
+            response = self.session.get(realm, params=query, auth=creds, timeout=self.timeout, verify=self.verify)
+        except requests.RequestException as exc:
+            raise RegistryError("cannot reach the token service %s of registry %s: %s" % (realm, self.host, exc),
+                                hint="Check the network path and TLS trust (ca_file) to the token service")
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                "the token service of %s refused the credentials for %s (HTTP %d)" % (self.host, scope, response.status_code),
+                hint="Check registry_username/registry_password or the auth file entry for %s" % self.host)
+        if response.status_code != 200:
+            raise RegistryError("the token service of %s answered HTTP %d" % (self.host, response.status_code))
+        try:
+            body = response.json()
+        except ValueError:
+            raise RegistryError("the token service of %s did not answer with JSON" % self.host)
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError("the token service of %s answered without a token" % self.host)
+        return token
+
+    def _authorize(self, response, scope, repository):
+        """Prepare credentials after a 401; returns False when there is nothing new to try."""
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate"))
+        if scheme == "bearer":
+            self._tokens[scope] = self._fetch_token(params, params.get("scope") or scope, repository)
+            return True
+        if scheme == "basic":
+            creds = self._credentials(repository)
+            if not creds or self._basic == creds:
+                return False
+            self._basic = creds
+            return True
+        return False
+
+    def request(self, method, path, repository, scope_actions="pull", headers=None, stream=False,
+                ok=(200,), allow_missing=False, **kwargs):
+        """Send a request with auth, bounded retries and timeouts; returns the response.
+
+        With ``allow_missing`` a 404 is returned instead of raised.
+        """
+        scope = "repository:%s:%s" % (repository, scope_actions) if repository else "registry:catalog:*"
+        url = path if path.startswith("http") else self._url(path)
+        attempt = 0
+        authorized_once = False
+        while True:
+            send_headers = dict(headers or {})
+            token = self._tokens.get(scope)
+            if token:
+                send_headers["Authorization"] = "Bearer " + token
+            auth = self._basic if not token else None
+            try:
+                response = self.session.request(method, url, headers=send_headers, auth=auth, stream=stream,
+                                                timeout=self.timeout, verify=self.verify, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                raise RegistryError(
+                    "TLS with registry %s failed (%s %s): %s" % (self.host, method, url, exc),
+                    hint="Give the registry's CA certificate in ca_file; use insecure_registries only for a "
+                         "registry that serves plain HTTP")
+            except requests.RequestException as exc:
+                if attempt < self.retries:
+                    attempt += 1
+                    time.sleep(self.backoff * (2 ** (attempt - 1)))
+                    continue
+                raise RegistryError(
+                    "cannot reach registry %s (%s %s): %s" % (self.host, method, url, exc),
+                    hint="Check that the registry is up, that its name resolves, the TLS trust (ca_file), "
+                         "and whether it serves plain HTTP (insecure_registries)")
+            if response.status_code == 401 and not authorized_once:
+                authorized_once = True
+                response.close()
+                if self._authorize(response, scope, repository):
+                    continue
+                response.status_code = 401
+            if response.status_code in _RETRY_STATUS and attempt < self.retries:
+                attempt += 1
+                retry_after = response.headers.get("Retry-After", "")
+                response.close()
+                delay = float(retry_after) if retry_after.isdigit() else self.backoff * (2 ** (attempt - 1))
+                time.sleep(min(delay, 30.0))
+                continue
+            if response.status_code in ok or (allow_missing and response.status_code == 404):
+                return response
+            self._raise_for(response, method, url, repository)
+
+    def _raise_for(self, response, method, url, repository):
+        detail = ""
+        try:
+            errors = response.json().get("errors") or []
+            detail = "; ".join("%s: %s" % (e.get("code"), e.get("message")) for e in errors)
+        except ValueError:
+            detail = (response.text or "")[:200]
+        finally:
+            response.close()
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                "registry %s refused access to %s (HTTP %d%s)" % (
+                    self.host, repository or "the catalog", response.status_code, ", " + detail if detail else ""),
+                hint="Give registry_username/registry_password, or log in with 'skopeo login %s'" % self.host)
+        if response.status_code == 404:
+            raise RegistryError("registry %s has no %s (%s %s: %s)" % (
+                self.host, repository, method, url, detail or "not found"),
+                hint="Check the image reference: repository, tag and digest")
+        raise RegistryError("registry %s answered HTTP %d to %s %s%s" % (
+            self.host, response.status_code, method, url, ": " + detail if detail else ""))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get_manifest(self, repository, reference):
+        """(bytes, media type, digest) of a manifest or index, exactly as served.
+
+        When ``reference`` is a digest, the bytes are checked against it.
+        """
+        response = self.request("GET", "%s/manifests/%s" % (repository, reference), repository,
+                                headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFEST_TYPES)}, stream=True)
+        data = b""
+        for chunk in response.iter_content(65536):
+            data += chunk
+            if len(data) > MAX_MANIFEST_BYTES:
+                response.close()
+                raise RegistryError("the manifest %s@%s on %s is larger than %d bytes" % (
+                    repository, reference, self.host, MAX_MANIFEST_BYTES))
+        digest = sha256_digest(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise DigestMismatch("registry %s served a manifest for %s@%s that hashes to %s" % (
+                self.host, repository, reference, digest), hint="The registry content is corrupt or was tampered with")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            declared = json.loads(data).get("mediaType")
+        except ValueError:
+            raise RegistryError("the manifest %s:%s on %s is not JSON" % (repository, reference, self.host))
+        if declared:
+            media_type = declared
+        if media_type not in mediatypes.ACCEPTED_MANIFEST_TYPES:
+            raise RegistryError(
+                "the manifest %s:%s on %s has media type %r, which Petra does not carry" % (
+                    repository, reference, self.host, media_type),
+                hint="Only OCI and Docker schema 2 manifests and indexes are supported; re-push the image with a current tool")
+        return data, media_type, digest
+
+    def iter_blob(self, repository, digest, size, chunk_size=CHUNK_SIZE):
+        """Yield a blob's bytes, resuming with ``Range`` after a broken connection; verify digest and size."""
+        hasher = hashlib.sha256()
+        received = 0
+        attempts = 0
+        while received < size or size == 0:
+            headers = {"Range": "bytes=%d-" % received} if received else {}
+            response = self.request("GET", "%s/blobs/%s" % (repository, digest), repository,
+                                    headers=headers, stream=True, ok=(200, 206))
+            skip = received if (received and response.status_code == 200) else 0
+            try:
+                for chunk in response.iter_content(chunk_size):
+                    if skip:
+                        if len(chunk) <= skip:
+                            skip -= len(chunk)
+                            continue
+                        chunk, skip = chunk[skip:], 0
+                    received += len(chunk)
+                    if received > size:
+                        raise DigestMismatch("registry %s sent more than the %d bytes of blob %s in %s" % (
+                            self.host, size, digest, repository))
+                    hasher.update(chunk)
+                    yield chunk
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ReadTimeout) as exc:
+                attempts += 1
+                if attempts > self.retries:
+                    raise RegistryError("downloading blob %s from %s/%s broke off at byte %d of %d: %s" % (
+                        digest, self.host, repository, received, size, exc),
+                        hint="Check the network path to the registry and run again")
+                time.sleep(self.backoff * (2 ** (attempts - 1)))
+                continue
+            finally:
+                response.close()
+            if size == 0 or received >= size:
+                break
+            attempts += 1
+            if attempts > self.retries:
+                break
+        if received != size or "sha256:" + hasher.hexdigest() != digest:
+            raise DigestMismatch(
+                "blob %s from %s/%s does not match its descriptor (got %d of %d bytes, sha256:%s)" % (
+                    digest, self.host, repository, received, size, hasher.hexdigest()),
+                hint="The registry content is corrupt or was tampered with")
+
+
+class ClientPool:
+    """One RegistryClient per registry host, sharing credentials, TLS trust and timeouts."""
+
+    def __init__(self, credentials=None, ca_file=None, insecure_registries=(), connect_timeout=10.0,
+                 read_timeout=60.0, retries=4):
+        self.credentials = credentials
+        self.ca_file = ca_file
+        self.insecure_registries = set(insecure_registries or ())
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.retries = retries
+        self._clients = {}
+
+    def for_host(self, host):
+        if host not in self._clients:
+            self._clients[host] = RegistryClient(
+                host, credentials=self.credentials, ca_file=self.ca_file,
+                insecure=host in self.insecure_registries, connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout, retries=self.retries)
+        return self._clients[host]
