@@ -241,4 +241,3 @@ def image_blob_descriptors(manifest_bytes, source):
         raise BundleError("the manifest of %s is not a valid image manifest (%s)" % (source, exc),
                           hint="Only sha256 digests are carried; re-push the image with a current tool")
     return descriptors
-

@@ -258,14 +258,6 @@ def _display_source(path, base_dir):
     return relative if not relative.startswith("..") else os.path.basename(path)
 
 
-def same_bundle(existing, planned, created_pinned):
-    if existing is None:
-        return False
-    if created_pinned:
-        return existing == planned
-    return dict(existing, created=None) == dict(planned, created=None)
-
-
 def file_digests(path, hash_names):
     hashers = {name: hashlib.new(name) for name in hash_names}
     with open(path, "rb") as handle:
@@ -352,12 +344,29 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     created, mtime, pinned = resolve_created(spec.created, environ)
     signer_id = signing_keys.key_id(signer.public_key())
     spool_dir = os.path.dirname(os.path.abspath(dest))
-    try:
-        plan = Planner(spec, pool, created, mtime, spool_dir if os.path.isdir(spool_dir) else None).build(
-            signer_id, level)
-    except RegistryError as exc:
-        raise BundleError(exc.message, hint=exc.hint)
-    existing = read_metadata(dest) if os.path.isfile(dest) else None
+    spool_dir = spool_dir if os.path.isdir(spool_dir) else None
+    existing = read_metadata(dest) if (os.path.isfile(dest) and not force) else None
+
+    def make_plan(created_text, epoch):
+        try:
+            return Planner(spec, pool, created_text, epoch, spool_dir).build(signer_id, level)
+        except RegistryError as exc:
+            raise BundleError(exc.message, hint=exc.hint)
+
+    plan = None
+    if existing is not None and not pinned:
+        # With no pinned creation time, the existing bundle's time is the one to reproduce: if the content is
+        # unchanged, the plan made with it is identical and nothing needs rewriting.
+        try:
+            created, mtime, _pinned = resolve_created(existing["created"], environ)
+            plan = make_plan(created, mtime)
+        except ValueError:
+            plan = None
+        if plan is not None and plan.metadata != existing:
+            created, mtime, _pinned = resolve_created(None, environ)
+            plan = None
+    if plan is None:
+        plan = make_plan(created, mtime)
     result = {
         "path": dest,
         "signature": signature_path,
@@ -371,8 +380,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "blob_count": len(plan.blobs),
         "content_size": sum(blob.size for blob in plan.blobs.values()),
     }
-    if not force and same_bundle(existing, plan.metadata, pinned) and \
-            existing_signature_valid(dest, signature_path, signer):
+    if existing is not None and existing == plan.metadata and existing_signature_valid(dest, signature_path, signer):
         digests = file_digests(dest, ["sha256"])
         result.update(changed=False, sha256=digests["sha256"].hex(), size=os.path.getsize(dest),
                       created=existing["created"], duration=round(time.monotonic() - started, 3))

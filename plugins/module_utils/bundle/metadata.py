@@ -45,8 +45,10 @@ SCHEMA = {
         "created": {"type": "string"},
         "expires": {"type": ["string", "null"], "format": "date"},
         "signer": {"type": "object", "required": ["keyId"], "properties": {"keyId": _DIGEST}},
-        "images": {"type": "array", "items": {"type": "object", "required": ["ref", "digest", "mediaType"],
-                                               "properties": {"digest": _DIGEST}}},
+        "images": {
+            "type": "array",
+            "items": {"type": "object", "required": ["ref", "digest", "mediaType"], "properties": {"digest": _DIGEST}},
+        },
         "charts": {"type": "array", "items": _ITEM},
         "manifests": {"type": "array", "items": _ITEM},
         "files": {"type": "array", "items": _ITEM},

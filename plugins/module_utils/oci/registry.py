@@ -42,7 +42,7 @@ def parse_challenge(header):
     """(scheme, params) of a ``WWW-Authenticate`` header."""
     if not header:
         return None, {}
-    scheme, _, rest = header.partition(" ")
+    scheme, _sep, rest = header.partition(" ")
     return scheme.strip().lower(), dict(_CHALLENGE_PARAM_RE.findall(rest))
 
 

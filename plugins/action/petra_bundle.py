@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+from ansible_collections.petra.core.plugins.module_utils.bundle.options import (
+    BUNDLE_ARGUMENT_SPEC,
+    BUNDLE_MUTUALLY_EXCLUSIVE,
+    BUNDLE_REQUIRED_ONE_OF,
+)
+from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_create
+from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = BUNDLE_ARGUMENT_SPEC
+    MUTUALLY_EXCLUSIVE = BUNDLE_MUTUALLY_EXCLUSIVE
+    REQUIRED_ONE_OF = BUNDLE_REQUIRED_ONE_OF
+    CONTROLLER_FILE_ARGS = ("spec", "signing_key", "ca_file")
+
+    def run_on_controller(self, params, task_vars, check_mode):
+        return run_create(params, check_mode, default_base_dir=task_vars.get("playbook_dir"))

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Argument specs of petra_bundle and petra_verify, shared by each module file and its action plugin."""
+
+from __future__ import annotations
+
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.oci.options import REGISTRY_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.signing.options import (
+    SIGNING_ARGUMENT_SPEC,
+    SIGNING_MUTUALLY_EXCLUSIVE,
+)
+
+
+def _merged(*specs, **own):
+    result = {}
+    for spec in specs:
+        result.update(spec)
+    result.update(own)
+    return result
+
+
+BUNDLE_ARGUMENT_SPEC = _merged(
+    REGISTRY_ARGUMENT_SPEC,
+    SIGNING_ARGUMENT_SPEC,
+    AWS_ARGUMENT_SPEC,
+    state=dict(type="str", default="present", choices=["present"]),
+    spec=dict(type="path"),
+    definition=dict(type="dict"),
+    base_dir=dict(type="path"),
+    dest=dict(type="path", required=True),
+    signature=dict(type="path"),
+    compression_level=dict(type="int", default=3),
+    force=dict(type="bool", default=False),
+    mode=dict(type="raw", default="0644"),
+)
+BUNDLE_MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
+BUNDLE_REQUIRED_ONE_OF = [("spec", "definition"), ("signing_key", "signing_key_content")]
+
+VERIFY_ARGUMENT_SPEC = dict(
+    path=dict(type="path", required=True),
+    public_key=dict(type="list", elements="str", required=True),
+    signature=dict(type="path"),
+)

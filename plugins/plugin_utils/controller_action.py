@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This plugin_utils file is private to the petra.core collection: not a public API.
+"""The base of Petra's controller-side action plugins.
+
+Bundles are tens of gigabytes: their bytes must never travel through AnsiballZ. These action plugins
+validate the task's arguments with the same argument spec as the documented module, then call the
+module_utils code directly on the controller, like community.crypto's ``*_pipe`` actions.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+
+
+class ControllerAction(ActionBase):
+    """Subclasses set ARGUMENT_SPEC (and the constraint lists) and implement ``run_on_controller``."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = None
+    ARGUMENT_SPEC = {}
+    MUTUALLY_EXCLUSIVE = ()
+    REQUIRED_ONE_OF = ()
+    REQUIRED_IF = ()
+    REQUIRED_TOGETHER = ()
+    # Arguments naming controller files that a playbook may give relative to its files/ directory.
+    CONTROLLER_FILE_ARGS = ()
+
+    @abc.abstractmethod
+    def run_on_controller(self, params, task_vars, check_mode):
+        """Do the work; return the result dict (with ``changed``), raise PetraError on failure."""
+
+    def _find_controller_file(self, value):
+        if not value or os.path.isabs(value) or os.path.exists(value) or "-----BEGIN" in value \
+                or "://" in value:
+            return value
+        try:
+            return self._find_needle("files", value)
+        except Exception:  # AnsibleError when not found: keep the value so the error names it as given
+            return value
+
+    def _resolve_files(self, params):
+        for name in self.CONTROLLER_FILE_ARGS:
+            value = params.get(name)
+            if isinstance(value, list):
+                params[name] = [self._find_controller_file(item) for item in value]
+            elif isinstance(value, str):
+                params[name] = self._find_controller_file(value)
+        return params
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        validator = ArgumentSpecValidator(
+            self.ARGUMENT_SPEC,
+            mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE) or None,
+            required_one_of=list(self.REQUIRED_ONE_OF) or None,
+            required_if=list(self.REQUIRED_IF) or None,
+            required_together=list(self.REQUIRED_TOGETHER) or None,
+        )
+        validation = validator.validate(self._task.args)
+        if validation.error_messages:
+            result.update(failed=True, msg="Invalid arguments: %s" % "; ".join(validation.error_messages))
+            return result
+        params = self._resolve_files(dict(validation.validated_parameters))
+        try:
+            outcome = self.run_on_controller(params, task_vars or {}, bool(self._task.check_mode))
+        except PetraError as exc:
+            result.update(failed=True, msg=str(exc))
+            reason = getattr(exc, "reason", None)
+            if reason:
+                result["reason"] = reason
+            for key, value in exc.details.items():
+                result.setdefault(key, value)
+            return result
+        result.update(outcome)
+        return result
