@@ -25,13 +25,14 @@ def metadata_for(entries, name="crafted", version="1.0.0", key_id=None, expires=
 
 
 def write_archive(path, members):
-    """members: list of TarInfo-or-(name, bytes); TarInfo members get their data from info.data if set."""
+    """members: a list of TarInfo (no data), (TarInfo, bytes), or (name, bytes)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for member in members:
             if isinstance(member, tarfile.TarInfo):
-                data = getattr(member, "payload", None)
-                archive.addfile(member, io.BytesIO(data) if data is not None else None)
+                archive.addfile(member)
+            elif isinstance(member[0], tarfile.TarInfo):
+                archive.addfile(member[0], io.BytesIO(member[1]))
             else:
                 name, data = member
                 info = tarfile.TarInfo(name)

@@ -226,6 +226,10 @@ class BundleWalker:
         try:
             archive = tarfile.open(fileobj=stream, mode="r|", bufsize=READ_SIZE)
         except tarfile.TarError as exc:
+            if stream.total == 0:
+                raise VerificationError(
+                    "nothing could be decompressed from the archive: it is truncated, or not a zstd-compressed bundle",
+                    hint=OBTAIN_AGAIN, reason="truncated")
             raise VerificationError("the archive does not start with a tar header (%s)" % exc,
                                     hint=OBTAIN_AGAIN, reason="tar")
         declared = None
