@@ -55,6 +55,31 @@ class ControllerAction(ActionBase):
                 params[name] = self._find_controller_file(value)
         return params
 
+    def _group_default_keys(self):
+        """Option names that reach this task through ``module_defaults`` groups (not through its own name)."""
+        play = getattr(getattr(self._task, "_parent", None), "_play", None)
+        action_groups = getattr(play, "_action_groups", None) or {}
+        groups = action_groups.get(self._task.resolved_action, []) if hasattr(self._task, "resolved_action") else []
+        keys = set()
+        for defaults in self._task.module_defaults or []:
+            for name, values in defaults.items():
+                if name.startswith("group/") and name.split("group/")[-1] in groups and isinstance(values, dict):
+                    keys.update(values)
+        return keys
+
+    def _known_names(self):
+        names = set(self.ARGUMENT_SPEC)
+        for spec in self.ARGUMENT_SPEC.values():
+            names.update(spec.get("aliases") or ())
+        return names
+
+    def _task_args(self):
+        # A group's defaults go to every module in it; options this module does not take are meant for the others.
+        foreign = self._group_default_keys() - self._known_names()
+        if foreign:
+            self._display.vvv("petra.core: ignoring group defaults this module does not take: %s" % ", ".join(sorted(foreign)))
+        return {key: value for key, value in self._task.args.items() if key not in foreign}
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         validator = ArgumentSpecValidator(
@@ -64,7 +89,7 @@ class ControllerAction(ActionBase):
             required_if=list(self.REQUIRED_IF) or None,
             required_together=list(self.REQUIRED_TOGETHER) or None,
         )
-        validation = validator.validate(self._task.args)
+        validation = validator.validate(self._task_args())
         if validation.error_messages:
             result.update(failed=True, msg="Invalid arguments: %s" % "; ".join(validation.error_messages))
             return result

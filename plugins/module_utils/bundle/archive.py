@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import tarfile
+import threading
 
 try:
     import zstandard
@@ -41,21 +43,59 @@ def compression_threads():
 
 
 class _HashingSink:
-    """Writes compressed bytes to the file and hashes them for the signature."""
+    """Hashes compressed bytes for the signature and writes them to the file, in a thread of its own.
 
-    def __init__(self, fileobj, hash_names):
+    zstd hands its output over synchronously; moving hashing and disk writes off the compressing thread
+    lets the three overlap. The queue is bounded, so memory stays flat.
+    """
+
+    def __init__(self, fileobj, hash_names, depth=64):
         self._fileobj = fileobj
         self.hashers = {name: hashlib.new(name) for name in hash_names}
         self.size = 0
+        self._queue = queue.Queue(maxsize=depth)
+        self._error = None
+        self._thread = threading.Thread(target=self._drain, name="petra-archive-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                for hasher in self.hashers.values():
+                    hasher.update(data)
+                self._fileobj.write(data)
+            except (OSError, ValueError) as exc:
+                self._error = exc
 
     def write(self, data):
-        for hasher in self.hashers.values():
-            hasher.update(data)
+        if self._error is not None:
+            raise BundleError("writing the bundle failed: %s" % self._error, hint="Check free space and permissions")
+        data = bytes(data)
         self.size += len(data)
-        return self._fileobj.write(data)
+        self._queue.put(data)
+        return len(data)
 
     def flush(self):
+        pass
+
+    def finish(self):
+        """Wait until every byte is hashed and written."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise BundleError("writing the bundle failed: %s" % self._error, hint="Check free space and permissions")
         self._fileobj.flush()
+
+    def abandon(self):
+        if self._thread.is_alive():
+            self._error = self._error or ValueError("abandoned")
+            self._queue.put(None)
+            self._thread.join()
 
 
 def entry_header(name, size, mtime):
@@ -117,9 +157,13 @@ class ArchiveWriter:
             if remainder:
                 self._write(b"\0" * (RECORD - remainder))
             self._zstd.flush(zstandard.FLUSH_FRAME)
-            self._sink.flush()
+            self._sink.finish()
             self._closed = True
         return {name: hasher.digest() for name, hasher in self._sink.hashers.items()}
+
+    def abandon(self):
+        """Stop the writer thread after a failure; the caller removes the partial file."""
+        self._sink.abandon()
 
     @property
     def compressed_size(self):

@@ -16,7 +16,9 @@ import datetime
 import hashlib
 import json
 import os
+import queue
 import tempfile
+import threading
 import time
 
 from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
@@ -283,6 +285,54 @@ def existing_signature_valid(dest, signature_path, signer):
     return signing_keys.verify_digest(signer.public_key(), digests[signer.hash_name], der)
 
 
+class _Prefetch(threading.Thread):
+    """Pulls chunks from a (network or disk) iterator ahead of the consumer, through a bounded queue."""
+
+    _DONE = object()
+
+    def __init__(self, iterator, depth):
+        super().__init__(name="petra-prefetch", daemon=True)
+        self._iterator = iterator
+        self.queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+
+    def _offer(self, item):
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self):
+        try:
+            for chunk in self._iterator:
+                if not self._offer(chunk):
+                    return
+            item = self._DONE
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            item = exc
+        self._offer(item)
+
+
+def prefetched(iterator, depth=8):
+    """Iterate ``iterator`` with its work (downloads, reads) overlapping the consumer's."""
+    worker = _Prefetch(iterator, depth)
+    worker.start()
+    try:
+        while True:
+            item = worker.queue.get()
+            if item is _Prefetch._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        worker.stop.set()
+        worker.join()
+
+
 def _temp_beside(path, suffix):
     directory = os.path.dirname(os.path.abspath(path))
     handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".",
@@ -301,12 +351,17 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
         archive_tmp = _temp_beside(dest, ".tmp")
         writer = ArchiveWriter(archive_tmp, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
         writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
-        for name, blob in plan.entries():
-            try:
-                writer.add_chunks(name, blob.size, blob.digest, blob.chunks())
-            except OCIError as exc:
-                raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message), hint=exc.hint)
-        digests = writer.close()
+        try:
+            for name, blob in plan.entries():
+                try:
+                    writer.add_chunks(name, blob.size, blob.digest, prefetched(blob.chunks()))
+                except OCIError as exc:
+                    raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message),
+                                      hint=exc.hint)
+            digests = writer.close()
+        except BaseException:
+            writer.abandon()
+            raise
         archive_tmp.flush()
         os.fsync(archive_tmp.fileno())
         archive_tmp.close()

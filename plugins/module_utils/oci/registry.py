@@ -232,9 +232,12 @@ class RegistryClient:
                 hint="Only OCI and Docker schema 2 manifests and indexes are supported; re-push the image with a current tool")
         return data, media_type, digest
 
-    def iter_blob(self, repository, digest, size, chunk_size=CHUNK_SIZE):
-        """Yield a blob's bytes, resuming with ``Range`` after a broken connection; verify digest and size."""
-        hasher = hashlib.sha256()
+    def iter_blob(self, repository, digest, size, chunk_size=CHUNK_SIZE, verify=True):
+        """Yield a blob's bytes, resuming with ``Range`` after a broken connection; verify digest and size.
+
+        With ``verify=False`` only the size is checked, for callers that hash the bytes themselves.
+        """
+        hasher = hashlib.sha256() if verify else None
         received = 0
         attempts = 0
         while received < size or size == 0:
@@ -253,7 +256,8 @@ class RegistryClient:
                     if received > size:
                         raise DigestMismatch("registry %s sent more than the %d bytes of blob %s in %s" % (
                             self.host, size, digest, repository))
-                    hasher.update(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
                     yield chunk
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ReadTimeout) as exc:
@@ -271,10 +275,10 @@ class RegistryClient:
             attempts += 1
             if attempts > self.retries:
                 break
-        if received != size or "sha256:" + hasher.hexdigest() != digest:
+        if received != size or (hasher is not None and "sha256:" + hasher.hexdigest() != digest):
             raise DigestMismatch(
-                "blob %s from %s/%s does not match its descriptor (got %d of %d bytes, sha256:%s)" % (
-                    digest, self.host, repository, received, size, hasher.hexdigest()),
+                "blob %s from %s/%s does not match its descriptor (got %d of %d bytes)" % (
+                    digest, self.host, repository, received, size),
                 hint="The registry content is corrupt or was tampered with")
 
 

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""`make bench`: bundle create and verify throughput and peak memory, against the baseline tools in the same run.
+
+For each size (MiB, default 1024 and 2048; BENCH_SIZES overrides) it builds an image of random, incompressible
+layers (like real gzip layers) with umoci, pushes it to a loopback registry, then measures:
+
+  create   petra.core bundle creation from the registry   vs  tar -cf - <the same blobs> | zstd -T0 -3
+  verify   petra.core bundle verification                 vs  zstd -dc <bundle> | sha256sum
+
+Peak RSS comes from /usr/bin/time -v. Targets: create <= 1.3x, verify <= 1.2x, peak RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(ROOT, ".build", "collections")
+sys.path.insert(0, COLLECTIONS)
+
+from ansible_collections.petra.core.tests.support import images, servers  # noqa: E402  (needs the path above)
+
+OUT = os.path.join(ROOT, "bench-out")
+LAYER_MIB = 128
+TARGETS = {"create": 1.3, "verify": 1.2}
+RSS_TARGET_MB = 300
+
+CREATE = """
+import sys
+sys.path.insert(0, %(collections)r)
+from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
+from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
+spec = BundleSpec({"apiVersion": "petra.dev/v1alpha1", "kind": "Bundle",
+                   "metadata": {"name": "bench", "version": "1.0.0"}, "images": [{"ref": %(ref)r}]}, %(out)r)
+create_bundle(spec, %(dest)r, load_signer(%(key)r), ClientPool(insecure_registries=[%(host)r]),
+              environ={"SOURCE_DATE_EPOCH": "1767225600"}, force=True)
+"""
+
+VERIFY = """
+import sys
+sys.path.insert(0, %(collections)r)
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
+verify_bundle(%(dest)r, load_public_keys([%(pub)r]))
+"""
+
+
+def timed(command, shell=False):
+    """(seconds, peak RSS in MB) of a command run under /usr/bin/time -v."""
+    argv = ["/usr/bin/time", "-v"] + (["bash", "-o", "pipefail", "-c", command] if shell else command)
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise SystemExit("bench: %s failed:\n%s" % (command, result.stderr[-3000:]))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024.0
+    return elapsed, rss
+
+
+def bench_size(size_mib, registry, key, pub):
+    work = os.path.join(OUT, "%dmib" % size_mib)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    layout = os.path.join(work, "layout")
+    layers = max(1, size_mib // LAYER_MIB)
+    images.build_image(layout, "big", ["%d-%d" % (size_mib, i) for i in range(layers)],
+                       layer_size=LAYER_MIB * 1024 * 1024, workdir=work)
+    repository = "bench/big%d" % size_mib
+    images.push(layout, "big", registry, repository, "1.0")
+    ref = "%s/%s:1.0" % (registry.host, repository)
+    dest = os.path.join(work, "bundle.tar.zst")
+    params = dict(collections=COLLECTIONS, ref=ref, out=work, dest=dest, key=key, pub=pub, host=registry.host)
+    blobs = os.path.join(layout, "blobs", "sha256")
+    content = sum(os.path.getsize(os.path.join(blobs, name)) for name in os.listdir(blobs))
+
+    create_s, create_rss = timed([sys.executable, "-c", CREATE % params])
+    base_create_s, _ = timed("tar -C %s -cf - . | zstd -q -T0 -3 -o %s/baseline.tar.zst -f" % (blobs, work), shell=True)
+    verify_s, verify_rss = timed([sys.executable, "-c", VERIFY % params])
+    base_verify_s, _ = timed("zstd -q -dc %s | sha256sum >/dev/null" % dest, shell=True)
+    shutil.rmtree(layout, ignore_errors=True)
+    mb = content / 1e6
+    return {
+        "size_mib": size_mib, "content_mb": round(mb, 1),
+        "create": {"petra_s": round(create_s, 2), "baseline_s": round(base_create_s, 2),
+                   "ratio": round(create_s / base_create_s, 2), "petra_mb_s": round(mb / create_s, 1),
+                   "peak_rss_mb": round(create_rss, 1)},
+        "verify": {"petra_s": round(verify_s, 2), "baseline_s": round(base_verify_s, 2),
+                   "ratio": round(verify_s / base_verify_s, 2), "petra_mb_s": round(mb / verify_s, 1),
+                   "peak_rss_mb": round(verify_rss, 1)},
+    }
+
+
+def main():
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1024 2048").split()]
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(os.path.join(OUT, "registry"))
+    from ansible_collections.petra.core.tests.support import pki
+    key = os.path.join(OUT, "bench.pem")
+    pub = pki.write_ec_key(key)
+    registry = servers.Registry(os.path.join(OUT, "registry")).start()
+    results = []
+    try:
+        for size in sizes:
+            print("bench: %d MiB ..." % size, flush=True)
+            results.append(bench_size(size, registry, key, pub))
+    finally:
+        registry.stop()
+        shutil.rmtree(os.path.join(OUT, "registry", "storage"), ignore_errors=True)
+    print("\n%-8s %-7s %10s %12s %7s %9s %12s" % ("size", "step", "petra s", "baseline s", "ratio", "MB/s", "peak RSS MB"))
+    failed = []
+    for row in results:
+        for step in ("create", "verify"):
+            r = row[step]
+            print("%-8s %-7s %10.2f %12.2f %6.2fx %9.1f %12.1f" % (
+                "%dMiB" % row["size_mib"], step, r["petra_s"], r["baseline_s"], r["ratio"], r["petra_mb_s"],
+                r["peak_rss_mb"]))
+            if r["ratio"] > TARGETS[step]:
+                failed.append("%s at %d MiB: %.2fx > %.1fx" % (step, row["size_mib"], r["ratio"], TARGETS[step]))
+            if r["peak_rss_mb"] > RSS_TARGET_MB:
+                failed.append("%s at %d MiB: %.0f MB RSS > %d MB" % (step, row["size_mib"], r["peak_rss_mb"],
+                                                                   RSS_TARGET_MB))
+    with open(os.path.join(OUT, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    print("\nbaselines: create = tar -cf - | zstd -T0 -3 on the same blobs; verify = zstd -dc | sha256sum")
+    print("targets: create <= %.1fx, verify <= %.1fx, peak RSS <= %d MB" % (TARGETS["create"], TARGETS["verify"],
+                                                                          RSS_TARGET_MB))
+    print("missed: " + "; ".join(failed) if failed else "all targets met")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The modules as users run them: ansible-playbook, the action plugins, module_defaults, check mode."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.petra.core.tests.conftest import REGISTRY_USER
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTIONS_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", "..", ".."))
+BIN = os.path.dirname(sys.executable)
+
+
+def run_playbook(tmp_path, text, *args, expect_rc=0):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(text)
+    results = tmp_path / "results.json"
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "..", "support", "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="record_results", PETRA_TEST_RESULTS=str(results),
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    result = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+                            + list(args), capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == expect_rc, result.stdout[-4000:] + result.stderr[-4000:]
+    return json.loads(results.read_text())
+
+
+def task_results(report):
+    return report
+
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/petra.core.petra:
+      ca_file: {ca}
+      registry_username: {user}
+      registry_password: {password}
+  tasks:
+    - name: build
+      petra.core.petra_bundle:
+        definition:
+          apiVersion: petra.dev/v1alpha1
+          kind: Bundle
+          metadata: {{name: play, version: 1.0.0, created: "2026-01-01T00:00:00Z"}}
+          images:
+            - ref: {image}
+          files:
+            - name: k3s
+              path: {k3s}
+        dest: {dest}
+        signing_key: {key}
+      register: built
+    - name: verify
+      petra.core.petra_verify:
+        path: "{{{{ built.path }}}}"
+        public_key: ["{pub}"]
+"""
+
+
+@pytest.fixture
+def play_text(registry, sources, spool, ec_key):
+    key, pub = ec_key
+    return PLAY.format(ca=registry.registry.tls["ca.pem"], user=REGISTRY_USER[0], password=REGISTRY_USER[1],
+                       image=registry.app, k3s=sources / "bin" / "k3s", dest=spool / "play.tar.zst", key=key, pub=pub)
+
+
+def test_create_verify_idempotent_with_module_defaults(tmp_path, play_text, registry, spool):
+    first = task_results(run_playbook(tmp_path, play_text))
+    assert first["build"]["changed"] is True
+    assert first["build"]["images"] == [{"ref": registry.app, "digest": registry.app_digest}]
+    assert first["verify"]["verified"] is True and first["verify"]["changed"] is False
+    assert REGISTRY_USER[1] not in json.dumps(first)
+    second = task_results(run_playbook(tmp_path, play_text))
+    assert second["build"]["changed"] is False
+    assert second["build"]["sha256"] == first["build"]["sha256"]
+
+
+def test_check_mode_writes_nothing(tmp_path, play_text, spool):
+    report = run_playbook(tmp_path, play_text.replace("    - name: verify", "    - name: verify\n      when: false"),
+                          "--check")
+    assert task_results(report)["build"]["changed"] is True
+    assert os.listdir(spool) == []
+
+
+def test_failure_messages_reach_the_operator(tmp_path, play_text, spool):
+    run_playbook(tmp_path, play_text)
+    bundle = spool / "play.tar.zst"
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    bundle.write_bytes(bytes(data))
+    verify_only = play_text.split("    - name: build")[0] + """    - name: verify
+      petra.core.petra_verify:
+        path: {path}
+        public_key: ["{pub}"]
+""".format(path=bundle, pub=play_text.split('public_key: ["')[1].split('"')[0])
+    report = run_playbook(tmp_path, verify_only, expect_rc=2)
+    result = task_results(report)["verify"]
+    assert result["failed"] is True
+    assert "signature does not" in result["msg"] and "obtain it again" in result["msg"]
+    assert result["reason"] in ("bad-signature", "altered", "corrupt", "truncated")
+
+
+def test_invalid_arguments_are_reported(tmp_path):
+    report = run_playbook(tmp_path, """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: build
+      petra.core.petra_bundle:
+        spec: a.yml
+        definition: {}
+        dest: /tmp/x.tar.zst
+        signing_key: k.pem
+""", expect_rc=2)
+    assert "mutually exclusive" in task_results(report)["build"]["msg"]
+
+
+def test_spec_error_names_the_field(tmp_path, ec_key):
+    key, _pub = ec_key
+    spec = tmp_path / "bundle.yml"
+    spec.write_text("apiVersion: petra.dev/v1alpha1\nkind: Bundle\nmetadata: {name: Bad_Name, version: 1.0.0}\n"
+                    "files: [{name: f, path: f}]\n")
+    report = run_playbook(tmp_path, """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: build
+      petra.core.petra_bundle:
+        spec: %s
+        dest: %s
+        signing_key: %s
+""" % (spec, tmp_path / "x.tar.zst", key), expect_rc=2)
+    msg = task_results(report)["build"]["msg"]
+    assert "metadata.name" in msg and "'Bad_Name'" in msg
