@@ -64,7 +64,7 @@ test: setup pytest sanity lint molecule build-check
 
 .PHONY: pytest
 pytest: setup
-	cd $(COLLECTIONS)/ansible_collections/petra/core && \
+	cd $(COLLECTIONS)/ansible_collections/petra/core && PYTHONPATH=$(COLLECTIONS) \
 	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
 
 # ansible-test needs the collection at .../ansible_collections/petra/core: a clean copy of the tree.
@@ -72,6 +72,7 @@ pytest: setup
 sanity: setup
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && git init -q . && git add -A  # ansible-test finds its targets through git
 	mkdir -p $(HOME)/.ansible/test/cache
 	cp tests/sanity/get_pip_bootstrap.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --local --python 3.11 --color no

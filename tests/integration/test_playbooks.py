@@ -9,8 +9,10 @@ import pytest
 
 from ansible_collections.petra.core.tests.conftest import REGISTRY_USER
 
+import ansible_collections  # the tree this collection was imported from: the one ansible-playbook must load
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-COLLECTIONS_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", "..", ".."))
+COLLECTIONS_ROOT = os.path.dirname(list(ansible_collections.__path__)[0])
 BIN = os.path.dirname(sys.executable)
 
 
