@@ -62,7 +62,7 @@ def test_flipped_byte_resigned_names_the_entry(bundle, tmp_path):
     plain = tmp_path / "plain.tar"
     os.system("zstd -q -dc %s > %s" % (path, plain))
     with tarfile.open(plain) as archive:
-        members = [m for m in archive.getmembers()]
+        members = list(archive.getmembers())
         blob = next(m for m in members if m.name.startswith("blobs/") and m.size > 1000)
     with open(plain, "r+b") as handle:
         handle.seek(blob.offset_data + 10)
