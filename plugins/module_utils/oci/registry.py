@@ -163,10 +163,9 @@ class RegistryClient:
                          "and whether it serves plain HTTP (insecure_registries)")
             if response.status_code == 401 and not authorized_once:
                 authorized_once = True
-                response.close()
                 if self._authorize(response, scope, repository):
+                    response.close()
                     continue
-                response.status_code = 401
             if response.status_code in _RETRY_STATUS and attempt < self.retries:
                 attempt += 1
                 retry_after = response.headers.get("Retry-After", "")
