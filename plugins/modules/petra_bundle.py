@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: petra_bundle
-short_description: Build a signed, digest-pinned air-gap bundle
+short_description: Build a signed, digest-pinned air-gap bundle, or load a verified one into a registry
 version_added: 0.1.0
 description:
   - "Builds one deterministic C(tar.zst) archive from a bundle spec (C(kind: Bundle)) holding OCI images,
@@ -27,19 +27,31 @@ description:
   - Runs on the controller. Blobs stream from the registry into the archive; memory use stays flat
     whatever the bundle size. The archive and signature are written beside O(dest) and renamed into place,
     so a failure never leaves a partial O(dest) or signature.
+  - With O(state=loaded), verifies O(src) first with the same code as M(petra.core.petra_verify) (nothing is
+    pushed from a bundle that fails), then pushes every image to C(<registry>/<source host>/<source path>)
+    keeping tags and digests exactly (a source port C(:5000) becomes C(-5000)), indexes with their platform
+    manifests, charts as Helm OCI artifacts (C(<registry>/<source host>/<path>) for charts from C(oci://), else
+    C(<registry>/charts/<name>), tagged with the chart version), manifest sets and files as OCI artifacts at
+    C(<registry>/manifests/<bundle>/<name>) and C(<registry>/files/<bundle>/<name>) tagged with the bundle version.
+  - "Loading streams from the archive without extracting it: a second pass uploads only the blobs the registry
+    lacks (checked with C(HEAD)), in chunks for large layers, mounts blobs shared between repositories, and
+    re-checks every entry. Manifests are put after their blobs and tags last, so a load interrupted at any moment
+    never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
+    push reports C(changed=false)."
 author:
   - Petra maintainers (@petra-maintainers)
 options:
   state:
     description:
       - V(present) builds the bundle at O(dest), unless O(dest) already holds the bundle these inputs produce.
+      - V(loaded) verifies the bundle O(src) and pushes its content into O(registry).
     type: str
-    choices: [present]
+    choices: [present, loaded]
     default: present
   spec:
     description:
       - Path of the bundle spec file (YAML) on the controller. Relative paths inside it resolve against its directory.
-      - Exactly one of O(spec) and O(definition) is required.
+      - With O(state=present), exactly one of O(spec) and O(definition) is required.
     type: path
   definition:
     description:
@@ -53,11 +65,12 @@ options:
   dest:
     description:
       - Where to write the bundle (conventionally C(<name>-<version>.tar.zst)). Its directory must exist.
+      - Required with O(state=present).
     type: path
-    required: true
   signature:
     description:
-      - Where to write the signature. Defaults to O(dest) with C(.sig) appended.
+      - Where to write the signature (O(state=present)) or read it (O(state=loaded)).
+        Defaults to O(dest) or O(src) with C(.sig) appended.
     type: path
   compression_level:
     description:
@@ -74,6 +87,39 @@ options:
       - File mode of the bundle and its signature, as an octal string.
     type: raw
     default: '0644'
+  src:
+    description:
+      - The bundle to load (O(state=loaded)), on the controller.
+    type: path
+  public_key:
+    description:
+      - With O(state=loaded), the public key(s) the bundle may be signed with, each a path or PEM text.
+    type: list
+    elements: str
+  registry:
+    description:
+      - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
+        for example C(registry.high.example:5000/petra).
+      - The registry connection options (O(ca_file), O(registry_username), O(insecure_registries), ...) apply.
+    type: str
+  parallel:
+    description:
+      - How many registry requests (existence checks, mounts, manifests) run at once while loading.
+        Blob uploads stream from the archive one after another.
+    type: int
+    default: 4
+  registries_dest:
+    description:
+      - With O(state=loaded), write the k3s C(registries.yaml) (mode 0600, it may hold credentials) here. It mirrors
+        every source registry of the bundle to O(registry) with rewrite rules, so workloads keep their original
+        image references. The same document is returned as RV(registries) either way.
+    type: path
+  registries_ca_path:
+    description:
+      - The path of the registry CA certificate on the k3s nodes, written into C(registries.yaml) when O(ca_file) is
+        given (placing the file on the nodes is the node configuration's job).
+    type: str
+    default: /etc/rancher/k3s/petra-registry-ca.pem
 extends_documentation_fragment:
   - petra.core.registry
   - petra.core.signing_key
@@ -113,6 +159,17 @@ EXAMPLES = r"""
     signing_key: awskms:///arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/petra-bundle
     region: us-gov-west-1
 
+- name: Load a verified bundle into the high-side registry and write the k3s mirror configuration
+  petra.core.petra_bundle:
+    state: loaded
+    src: /srv/inbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+    registry: registry.high.example:5000/petra
+    ca_file: /etc/pki/high-registry-ca.pem
+    registry_username: loader
+    registry_password: "{{ vault_high_registry_password }}"
+    registries_dest: /srv/petra/registries.yaml
+
 - name: Build from an inline definition against a private registry
   petra.core.petra_bundle:
     definition:
@@ -138,26 +195,26 @@ EXAMPLES = r"""
 RETURN = r"""
 path:
   description: The bundle file.
-  returned: always
+  returned: state is present
   type: str
   sample: /srv/outbox/platform-1.4.0.tar.zst
 signature:
   description: The signature file.
-  returned: always
+  returned: state is present
   type: str
   sample: /srv/outbox/platform-1.4.0.tar.zst.sig
 sha256:
   description: SHA-256 of the bundle file, in hex. Null in check mode when the bundle would be (re)built.
-  returned: always
+  returned: state is present
   type: str
   sample: 1133e85afef34efd6883ecd3d0045b0c42c268d83d33ec225096dc823d5ef1ce
 size:
   description: Size of the bundle file in bytes. Null in check mode when the bundle would be (re)built.
-  returned: always
+  returned: state is present
   type: int
   sample: 301029
 key_id:
-  description: C(sha256:) of the signing key's SubjectPublicKeyInfo, as recorded in the metadata.
+  description: C(sha256:) of the SubjectPublicKeyInfo of the key that signed the bundle.
   returned: always
   type: str
 name:
@@ -170,48 +227,82 @@ version:
   type: str
 created:
   description: The creation time recorded in the bundle (UTC).
-  returned: always
+  returned: state is present
   type: str
   sample: "2026-11-23T20:00:00Z"
 images:
-  description: Every image with the manifest digest it resolved to.
+  description:
+    - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)).
+    - With O(state=loaded), every image with C(source) (the original reference), C(target) (where it now is,
+      with tag and digest), C(digest), and C(pushed) (false when the registry already had it).
   returned: always
   type: list
   elements: dict
-  contains:
-    ref:
-      description: The reference as written in the spec.
-      type: str
-    digest:
-      description: The manifest (or index) digest carried.
-      type: str
+  sample: [{"ref": "cgr.dev/chainguard/nginx:1.27", "digest": "sha256:..."}]
 charts:
   description: Every chart with its name, version and manifest digest.
-  returned: always
+  returned: state is present
   type: list
   elements: dict
 manifests:
   description: Every manifest set with its name and artifact manifest digest.
-  returned: always
+  returned: state is present
   type: list
   elements: dict
 files:
   description: Every file with its name, digest and size.
-  returned: always
+  returned: state is present
   type: list
   elements: dict
 blob_count:
   description: Number of distinct blobs (manifests, configs, layers, artifacts) in the bundle.
-  returned: always
+  returned: state is present
   type: int
 content_size:
   description: Total size of the distinct blobs, before compression.
-  returned: always
+  returned: state is present
   type: int
 duration:
   description: Seconds the task took.
   returned: always
   type: float
+artifacts:
+  description: With O(state=loaded), every chart, manifest set and file with C(kind), C(source), C(target), C(digest)
+    and C(pushed).
+  returned: state is loaded
+  type: list
+  elements: dict
+blobs:
+  description: With O(state=loaded), how many blobs were C(pushed) (uploaded), C(mounted) from another repository,
+    and C(skipped) (already present).
+  returned: state is loaded
+  type: dict
+  sample: {"pushed": 12, "mounted": 3, "skipped": 0}
+bytes:
+  description: With O(state=loaded), the bytes C(pushed) and C(skipped).
+  returned: state is loaded
+  type: dict
+manifests_pushed:
+  description: With O(state=loaded), manifests put by digest.
+  returned: state is loaded
+  type: int
+tags_pushed:
+  description: With O(state=loaded), tags put.
+  returned: state is loaded
+  type: int
+registry:
+  description: With O(state=loaded), the target registry and prefix.
+  returned: state is loaded
+  type: str
+registries:
+  description: With O(state=loaded), the k3s C(registries.yaml) document (the password is masked in Ansible output;
+    O(registries_dest) holds it in full).
+  returned: state is loaded
+  type: dict
+verified:
+  description: With O(state=loaded), always true, since the bundle passed verification before anything was pushed.
+  returned: state is loaded
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -219,9 +310,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.petra.core.plugins.module_utils.bundle.options import (
     BUNDLE_ARGUMENT_SPEC,
     BUNDLE_MUTUALLY_EXCLUSIVE,
-    BUNDLE_REQUIRED_ONE_OF,
+    BUNDLE_REQUIRED_IF,
 )
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_create
+from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_bundle
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 
 
@@ -229,11 +320,11 @@ def main():
     module = AnsibleModule(
         argument_spec=BUNDLE_ARGUMENT_SPEC,
         mutually_exclusive=BUNDLE_MUTUALLY_EXCLUSIVE,
-        required_one_of=BUNDLE_REQUIRED_ONE_OF,
+        required_if=BUNDLE_REQUIRED_IF,
         supports_check_mode=True,
     )
     try:
-        result = run_create(module.params, module.check_mode)
+        result = run_bundle(module.params, module.check_mode)
     except PetraError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

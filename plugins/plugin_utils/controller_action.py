@@ -15,6 +15,7 @@ import abc
 import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
@@ -94,15 +95,17 @@ class ControllerAction(ActionBase):
             result.update(failed=True, msg="Invalid arguments: %s" % "; ".join(validation.error_messages))
             return result
         params = self._resolve_files(dict(validation.validated_parameters))
+        # Like AnsibleModule does for modules: secrets given in no_log options never appear in the result.
+        secrets = {str(params[name]) for name, spec in self.ARGUMENT_SPEC.items()
+                   if spec.get("no_log") and params.get(name) not in (None, "")}
         try:
             outcome = self.run_on_controller(params, task_vars or {}, bool(self._task.check_mode))
         except PetraError as exc:
-            result.update(failed=True, msg=str(exc))
+            outcome = {"failed": True, "msg": str(exc)}
             reason = getattr(exc, "reason", None)
             if reason:
-                result["reason"] = reason
+                outcome["reason"] = reason
             for key, value in exc.details.items():
-                result.setdefault(key, value)
-            return result
-        result.update(outcome)
+                outcome.setdefault(key, value)
+        result.update(remove_values(outcome, secrets) if secrets else outcome)
         return result

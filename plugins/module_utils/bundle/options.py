@@ -26,18 +26,29 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     REGISTRY_ARGUMENT_SPEC,
     SIGNING_ARGUMENT_SPEC,
     AWS_ARGUMENT_SPEC,
-    state=dict(type="str", default="present", choices=["present"]),
+    state=dict(type="str", default="present", choices=["present", "loaded"]),
     spec=dict(type="path"),
     definition=dict(type="dict"),
     base_dir=dict(type="path"),
-    dest=dict(type="path", required=True),
+    dest=dict(type="path"),
     signature=dict(type="path"),
     compression_level=dict(type="int", default=3),
     force=dict(type="bool", default=False),
     mode=dict(type="raw", default="0644"),
+    src=dict(type="path"),
+    public_key=dict(type="list", elements="str"),
+    registry=dict(type="str"),
+    parallel=dict(type="int", default=4),
+    registries_dest=dict(type="path"),
+    registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
 )
 BUNDLE_MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
-BUNDLE_REQUIRED_ONE_OF = [("spec", "definition"), ("signing_key", "signing_key_content")]
+BUNDLE_REQUIRED_IF = [
+    ("state", "present", ("spec", "definition"), True),
+    ("state", "present", ("signing_key", "signing_key_content"), True),
+    ("state", "present", ("dest",)),
+    ("state", "loaded", ("src", "public_key", "registry")),
+]
 
 VERIFY_ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),

@@ -43,6 +43,37 @@ def run_create(params, check_mode, default_base_dir=None):
                          check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]))
 
 
+def run_load(params, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.load.loader import BundleLoader
+    from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
+    from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
+
+    if params["parallel"] < 1:
+        raise BundleError("parallel must be at least 1")
+    target = TargetRegistry(params["registry"])
+    keys = load_public_keys(params["public_key"])
+    pool = client_pool_from_params(params)
+    loader = BundleLoader(params["src"], keys, target, lambda: pool.new_client(target.host),
+                          signature_path=params.get("signature"), parallel=params["parallel"])
+    result = loader.run(check_mode=check_mode)
+    insecure = target.host in (params.get("insecure_registries") or [])
+    registries = k3s_registries(loader.metadata, target, insecure=insecure,
+                                ca_path=params["registries_ca_path"] if params.get("ca_file") else None,
+                                username=params.get("registry_username"), password=params.get("registry_password"))
+    result["registries"] = registries
+    if params.get("registries_dest"):
+        written = write_registries(registries, params["registries_dest"], check_mode)
+        result["registries_dest"] = params["registries_dest"]
+        result["changed"] = result["changed"] or written
+    return result
+
+
+def run_bundle(params, check_mode, default_base_dir=None):
+    if params["state"] == "loaded":
+        return run_load(params, check_mode)
+    return run_create(params, check_mode, default_base_dir)
+
+
 def run_verify(params):
     keys = load_public_keys(params["public_key"])
     result = verify_bundle(params["path"], keys, params.get("signature"))

@@ -53,6 +53,12 @@ def verify_bundle(path, public_keys, signature_path=None, today=None, on_entry=N
     ``public_keys`` are cryptography public keys; ``on_entry`` lets a caller stream entries as they are
     checked (it must not act on them until this function returns without error).
     """
+    result, _metadata = verify_bundle_with_metadata(path, public_keys, signature_path, today, on_entry)
+    return result
+
+
+def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=None, on_entry=None):
+    """Like verify_bundle, and also the complete signed metadata (with its entry list)."""
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
     if not os.path.isfile(path):
@@ -99,4 +105,4 @@ def verify_bundle(path, public_keys, signature_path=None, today=None, on_entry=N
         "bytes_checked": result.bytes_checked,
         "duration": round(time.monotonic() - started, 3),
         "metadata": bundle_metadata.summary(result.metadata),
-    }
+    }, result.metadata

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+import urllib.parse
 
 try:
     import requests
@@ -76,7 +77,7 @@ class RegistryClient:
         self._basic = None
 
     # -- transport -------------------------------------------------------------------------------
-    def _url(self, path):
+    def url(self, path):
         return "%s://%s/v2/%s" % (self.scheme, self.host, path.lstrip("/"))
 
     def _credentials(self, repository):
@@ -129,13 +130,14 @@ class RegistryClient:
         return False
 
     def request(self, method, path, repository, scope_actions="pull", headers=None, stream=False,
-                ok=(200,), allow_missing=False, **kwargs):
+                ok=(200,), allow_missing=False, retry=True, **kwargs):
         """Send a request with auth, bounded retries and timeouts; returns the response.
 
-        With ``allow_missing`` a 404 is returned instead of raised.
+        With ``allow_missing`` a 404 is returned instead of raised. ``retry=False`` leaves connection
+        failures to the caller (uploads resume from what the registry confirms, not by resending blindly).
         """
         scope = "repository:%s:%s" % (repository, scope_actions) if repository else "registry:catalog:*"
-        url = path if path.startswith("http") else self._url(path)
+        url = path if path.startswith("http") else self.url(path)
         attempt = 0
         authorized_once = False
         while True:
@@ -153,7 +155,7 @@ class RegistryClient:
                     hint="Give the registry's CA certificate in ca_file; use insecure_registries only for a "
                          "registry that serves plain HTTP")
             except requests.RequestException as exc:
-                if attempt < self.retries:
+                if retry and attempt < self.retries:
                     attempt += 1
                     time.sleep(self.backoff * (2 ** (attempt - 1)))
                     continue
@@ -166,7 +168,7 @@ class RegistryClient:
                 if self._authorize(response, scope, repository):
                     response.close()
                     continue
-            if response.status_code in _RETRY_STATUS and attempt < self.retries:
+            if response.status_code in _RETRY_STATUS and retry and attempt < self.retries:
                 attempt += 1
                 retry_after = response.headers.get("Retry-After", "")
                 response.close()
@@ -296,8 +298,151 @@ class ClientPool:
 
     def for_host(self, host):
         if host not in self._clients:
-            self._clients[host] = RegistryClient(
-                host, credentials=self.credentials, ca_file=self.ca_file,
-                insecure=host in self.insecure_registries, connect_timeout=self.connect_timeout,
-                read_timeout=self.read_timeout, retries=self.retries)
+            self._clients[host] = self.new_client(host)
         return self._clients[host]
+
+    def new_client(self, host):
+        """A client of its own (for a worker thread), with the pool's settings."""
+        return RegistryClient(host, credentials=self.credentials, ca_file=self.ca_file,
+                              insecure=host in self.insecure_registries, connect_timeout=self.connect_timeout,
+                              read_timeout=self.read_timeout, retries=self.retries)
+
+
+class UploadInterrupted(RegistryError):
+    """An upload broke off; ``confirmed`` bytes are stored in the registry's upload session."""
+
+
+def _absolute(base, location):
+    return urllib.parse.urljoin(base, location)
+
+
+class RegistryWriter:
+    """The push side of the distribution API: existence checks, mounts, chunked resumable uploads, manifests."""
+
+    def __init__(self, client, chunk_size=32 << 20, monolithic_limit=8 << 20):
+        self.client = client
+        self.chunk_size = chunk_size
+        self.monolithic_limit = monolithic_limit
+
+    def blob_exists(self, repository, digest):
+        response = self.client.request("HEAD", "%s/blobs/%s" % (repository, digest), repository, allow_missing=True)
+        response.close()
+        return response.status_code == 200
+
+    def manifest_digest(self, repository, reference):
+        """The digest the registry holds for a tag or digest, or None."""
+        response = self.client.request("HEAD", "%s/manifests/%s" % (repository, reference), repository,
+                                       headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFEST_TYPES)},
+                                       allow_missing=True)
+        response.close()
+        if response.status_code != 200:
+            return None
+        return response.headers.get("Docker-Content-Digest")
+
+    def mount(self, repository, digest, from_repository):
+        """Cross-repository mount; True when the registry mounted the blob without an upload."""
+        response = self.client.request(
+            "POST", "%s/blobs/uploads/?mount=%s&from=%s" % (repository, digest, urllib.parse.quote(from_repository)),
+            repository, scope_actions="pull,push", ok=(201, 202))
+        response.close()
+        if response.status_code == 201:
+            return True
+        location = response.headers.get("Location")
+        if location:
+            # The registry opened an upload session instead; close it rather than leave it to expire.
+            cancel = self.client.request("DELETE", _absolute(self.client.url(""), location), repository,
+                                         scope_actions="pull,push", ok=(204, 202, 200), allow_missing=True)
+            cancel.close()
+        return False
+
+    def _start(self, repository):
+        response = self.client.request("POST", "%s/blobs/uploads/" % repository, repository, scope_actions="pull,push",
+                                       ok=(202,))
+        response.close()
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError("registry %s opened an upload for %s without a Location" % (self.client.host, repository))
+        return _absolute(self.client.url(""), location)
+
+    def _confirmed(self, repository, location):
+        """Bytes the registry holds in an upload session (its Range header), to resume from."""
+        response = self.client.request("GET", location, repository, scope_actions="pull,push", ok=(204, 200))
+        response.close()
+        value = response.headers.get("Range", "")
+        if "-" not in value:
+            return 0, response.headers.get("Location") or location
+        return int(value.split("-")[1]) + 1, _absolute(location, response.headers.get("Location") or location)
+
+    def upload(self, repository, digest, size, chunks):
+        """Upload a blob from an iterator of bytes: one PUT when small, else PATCH chunks, resuming a broken one."""
+        self.upload_many([repository], digest, size, chunks)
+
+    def upload_many(self, repositories, digest, size, chunks):
+        """Upload one stream of bytes into several repositories at once (for registries that will not mount)."""
+        sessions = [[repository, self._start(repository), 0] for repository in repositories]
+        if size <= self.monolithic_limit:
+            body = b"".join(chunks)
+            for repository, location, _offset in sessions:
+                self._finish(repository, location, digest, body)
+            return
+        for piece in _rechunk(chunks, self.chunk_size):
+            for session in sessions:
+                session[1], session[2] = self._patch(session[0], session[1], piece, session[2])
+        for repository, location, _offset in sessions:
+            self._finish(repository, location, digest, b"")
+
+    def _finish(self, repository, location, digest, body):
+        response = self.client.request("PUT", location, repository, scope_actions="pull,push", ok=(201,),
+                                       params={"digest": digest}, data=body,
+                                       headers={"Content-Type": "application/octet-stream"})
+        response.close()
+
+    def _patch(self, repository, location, piece, offset):
+        sent_from = 0
+        attempts = 0
+        while True:
+            body = piece[sent_from:]
+            start = offset + sent_from
+            headers = {"Content-Type": "application/octet-stream",
+                       "Content-Range": "%d-%d" % (start, start + len(body) - 1)}
+            try:
+                response = self.client.request("PATCH", location, repository, scope_actions="pull,push",
+                                               ok=(202, 204), data=body, headers=headers, retry=False)
+                response.close()
+                next_location = response.headers.get("Location")
+                return (_absolute(location, next_location) if next_location else location), offset + len(piece)
+            except RegistryError as exc:
+                attempts += 1
+                if attempts > self.client.retries:
+                    raise UploadInterrupted("uploading to %s/%s broke off at byte %d: %s" % (
+                        self.client.host, repository, start, exc.message), hint="Run again: blobs already stored "
+                        "are skipped")
+                time.sleep(self.client.backoff * (2 ** (attempts - 1)))
+                confirmed, location = self._confirmed(repository, location)
+                if confirmed < offset or confirmed > offset + len(piece):
+                    raise UploadInterrupted("the registry %s confirms %d bytes of an upload to %s, outside the "
+                                            "chunk being sent (%d-%d)" % (self.client.host, confirmed, repository,
+                                                                          offset, offset + len(piece)),
+                                            hint="Run again: blobs already stored are skipped")
+                sent_from = confirmed - offset
+                if sent_from == len(piece):
+                    return location, offset + len(piece)
+
+    def put_manifest(self, repository, reference, data, media_type):
+        response = self.client.request("PUT", "%s/manifests/%s" % (repository, reference), repository,
+                                       scope_actions="pull,push", ok=(201, 200), data=data,
+                                       headers={"Content-Type": media_type})
+        response.close()
+        return response.headers.get("Docker-Content-Digest")
+
+
+def _rechunk(chunks, size):
+    """Regroup an iterator of byte strings into pieces of ``size`` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Loading a bundle into a registry: verify, then push, so that an interruption at any point is harmless.
+
+1. A full verification pass (the same code as petra_verify) captures the manifests on the way.
+2. The registry is asked what it already has (tags, blobs), in parallel.
+3. A second streaming pass uploads the missing blobs straight from the archive, re-checking every entry
+   and the whole-file digest against the first pass; blobs needed in several repositories are mounted.
+4. Only then are manifests put, children before parents, and tags last, so a tag never points at
+   anything missing, whenever the run stops.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
+from ansible_collections.petra.core.plugins.module_utils.bundle.reader import BundleWalker
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import (
+    verify_bundle_with_metadata,
+)
+from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
+from ansible_collections.petra.core.plugins.module_utils.load.targets import (
+    looks_like_manifest,
+    plan_push,
+)
+from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import MAX_MANIFEST_BYTES, RegistryWriter
+
+
+class _Writers:
+    """One RegistryWriter per thread: HTTP sessions are not shared across threads."""
+
+    def __init__(self, client_factory):
+        self._factory = client_factory
+        self._local = threading.local()
+
+    def get(self):
+        writer = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = self._local.writer = RegistryWriter(self._factory())
+        return writer
+
+
+class LoadReport:
+    """Counters, updated from worker threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.blobs_pushed = 0
+        self.blobs_mounted = 0
+        self.blobs_skipped = 0
+        self.bytes_pushed = 0
+        self.bytes_skipped = 0
+        self.manifests_pushed = 0
+        self.tags_pushed = 0
+
+    def add(self, **counts):
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class BundleLoader:
+    """Loads one verified bundle into one target registry."""
+
+    def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4):
+        self.path = path
+        self.public_keys = public_keys
+        self.signature_path = signature_path
+        self.target = target
+        self.writers = _Writers(client_factory)
+        self.parallel = max(1, parallel)
+        self.metadata = None
+
+    # -- pass 1 --------------------------------------------------------------------------------------
+    def _verify(self):
+        captured = {}
+
+        def capture(name, entry, chunks):
+            if name.startswith("blobs/") and entry["size"] <= MAX_MANIFEST_BYTES:
+                data = b"".join(chunks)
+                if looks_like_manifest(data):
+                    captured[entry["digest"]] = data
+
+        verification, metadata = verify_bundle_with_metadata(self.path, self.public_keys, self.signature_path,
+                                                             on_entry=capture)
+        return verification, metadata, captured
+
+    # -- registry state ----------------------------------------------------------------------------
+    def _map(self, function, items):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            return list(pool.map(function, items))
+
+    def _state(self, items):
+        """(items whose tag already points at the right digest, {(repository, blob): present?})."""
+        def tag_ok(item):
+            reference = item.tag or item.digest
+            return self.writers.get().manifest_digest(item.repository, reference) == item.digest
+
+        done = self._map(tag_ok, items)
+        pending = [item for item, ok in zip(items, done) if not ok]
+        pairs = sorted({(item.repository, digest) for item in pending for digest in item.blobs})
+        present = self._map(lambda pair: self.writers.get().blob_exists(*pair), pairs)
+        return pending, dict(zip(pairs, present))
+
+    # -- pass 2 (and 3) ----------------------------------------------------------------------------
+    def _upload(self, pending, presence, first_digest, report):
+        sizes = {}
+        wanted = {}
+        for item in pending:
+            for digest, size in item.blobs.items():
+                sizes[digest] = size
+                if not presence[(item.repository, digest)]:
+                    wanted.setdefault(digest, set()).add(item.repository)
+        holder = {}
+        for (repository, digest), present in sorted(presence.items()):
+            if present:
+                holder.setdefault(digest, repository)
+        for digest, size in sizes.items():
+            if digest not in wanted:
+                report.add(blobs_skipped=1, bytes_skipped=size)
+        unmounted = {}
+        for digest, repositories in sorted(wanted.items()):
+            if digest in holder:
+                rest = self._mount(digest, repositories, holder[digest], report)
+                if rest:
+                    unmounted[digest] = rest
+        to_stream = {digest: sorted(repositories)[:1] for digest, repositories in wanted.items() if digest not in holder}
+        uploaded = self._stream(to_stream, first_digest, report)
+        for digest, (source, size) in uploaded.items():
+            rest = self._mount(digest, set(wanted[digest]) - {source}, source, report)
+            if rest:
+                unmounted[digest] = rest
+        if unmounted:
+            # The registry would not mount: send those bytes again, to every repository still missing them.
+            self._stream({digest: sorted(repositories) for digest, repositories in unmounted.items()},
+                         first_digest, report)
+
+    def _mount(self, digest, repositories, source, report):
+        """Mount a blob into repositories from source; returns those the registry would not mount into."""
+        refused = set()
+        for repository in sorted(repositories):
+            if repository == source:
+                continue
+            if self.writers.get().mount(repository, digest, source):
+                report.add(blobs_mounted=1)
+            else:
+                refused.add(repository)
+        return refused
+
+    def _stream(self, targets, first_digest, report):
+        """One pass over the archive uploading each blob in ``targets`` (digest -> repositories) as it passes."""
+        uploaded = {}
+        if not targets:
+            return uploaded
+
+        def on_entry(name, entry, chunks):
+            digest = entry["digest"]
+            if not name.startswith("blobs/") or digest not in targets:
+                return
+            repositories = targets[digest]
+            self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
+            report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
+            uploaded[digest] = (repositories[0], entry["size"])
+
+        result = BundleWalker(self.path, ["sha256"]).walk(on_entry=on_entry)
+        if result.problem is not None or result.digests["sha256"] != first_digest:
+            problem = result.problem.message if result.problem is not None else "its digest changed"
+            raise VerificationError(
+                "the bundle changed after it was verified (%s); manifests and tags were not pushed" % problem,
+                hint="Make sure nothing writes to the bundle while it loads, then run again", reason="changed")
+        return uploaded
+
+    def _push_manifests(self, pending, manifests, report):
+        def push(item):
+            writer = self.writers.get()
+            for digest, media_type in item.manifests:
+                if writer.manifest_digest(item.repository, digest) != digest:
+                    try:
+                        writer.put_manifest(item.repository, digest, manifests[digest], media_type)
+                    except RegistryError as exc:
+                        if "MANIFEST_BLOB_UNKNOWN" in exc.message and media_type in mediatypes.INDEX_TYPES:
+                            raise LoadError(
+                                "registry %s refuses the index %s of %s because the bundle carries only some of its "
+                                "platforms, and this registry requires every manifest an index lists" % (
+                                    self.target.host, digest, item.source),
+                                hint="Build the bundle without 'platforms' for this image (the index keeps its "
+                                     "digest only with all its platforms), or load into a registry that accepts "
+                                     "partial indexes")
+                        raise
+                    report.add(manifests_pushed=1)
+            if item.tag:
+                writer.put_manifest(item.repository, item.tag, manifests[item.digest], item.media_type)
+                report.add(tags_pushed=1)
+
+        self._map(push, pending)
+
+    # -- the whole load ----------------------------------------------------------------------------
+    def run(self, check_mode=False):
+        started = time.monotonic()
+        verification, metadata, manifests = self._verify()
+        self.metadata = metadata
+        items = plan_push(metadata, manifests, self.target)
+        report = LoadReport()
+        try:
+            pending, presence = self._state(items)
+            if check_mode:
+                missing = {digest for (repository, digest), present in presence.items() if not present}
+                report.blobs_pushed = len(missing)
+            elif pending:
+                first_digest = bytes.fromhex(verification["sha256"])
+                self._upload(pending, presence, first_digest, report)
+                self._push_manifests(pending, manifests, report)
+        except OCIError as exc:
+            raise LoadError("loading into %s failed: %s" % (self.target, exc.message),
+                            hint=(exc.hint + ". " if exc.hint else "") +
+                            "What was pushed is complete; running again continues from there")
+        return self._result(verification, metadata, items, pending, report, started, check_mode)
+
+    def _result(self, verification, metadata, items, pending, report, started, check_mode):
+        pending_ids = {id(item) for item in pending}
+        return {
+            "changed": bool(pending),
+            "verified": True,
+            "key_id": verification["key_id"],
+            "name": metadata["name"],
+            "version": metadata["version"],
+            "registry": str(self.target),
+            "images": [{"source": item.source, "target": item.target(self.target.host), "digest": item.digest,
+                        "pushed": id(item) in pending_ids} for item in items if item.kind == "image"],
+            "artifacts": [{"kind": item.kind, "source": item.source, "target": item.target(self.target.host),
+                           "digest": item.digest, "pushed": id(item) in pending_ids}
+                          for item in items if item.kind != "image"],
+            "blobs": {"pushed": report.blobs_pushed, "mounted": report.blobs_mounted, "skipped": report.blobs_skipped},
+            "bytes": {"pushed": report.bytes_pushed, "skipped": report.bytes_skipped},
+            "manifests_pushed": report.manifests_pushed,
+            "tags_pushed": report.tags_pushed,
+            "check_mode": check_mode,
+            "duration": round(time.monotonic() - started, 3),
+        }
