@@ -24,6 +24,7 @@ from ansible_collections.petra.core.tests.support import images, pki, servers  #
 OUT = os.path.join(ROOT, "demo-out")
 BIN = os.path.dirname(sys.executable)
 USER = ("demo", "demo-Passw0rd")
+HIGH_USER = ("loader", "high-Side-Passw0rd")
 
 
 def step(text):
@@ -150,6 +151,40 @@ def main():
                           "-e", "bundle_verify_public_key=" + pub, expect_failure=True)
         print("    refused: " + _message(output))
 
+        step("Starting the high-side registry (a second docker-registry, its own password)")
+        os.makedirs(os.path.join(OUT, "high-registry"), exist_ok=True)
+        high = servers.Registry(os.path.join(OUT, "high-registry"), tls=tls, users=dict([HIGH_USER])).start()
+        try:
+            print("    high-side registry at https://%s" % high.host)
+            with open(os.path.join(OUT, "load-vars.yml"), "w") as handle:
+                handle.write(textwrap.dedent("""\
+                    bundle_load_src: {src}
+                    bundle_load_public_key: [{pub}]
+                    bundle_load_registry: {host}/petra
+                    bundle_load_ca_file: {ca}
+                    bundle_load_registry_username: {user}
+                    bundle_load_registry_password: {password}
+                    bundle_load_registries_dest: {registries}
+                    """.format(src=inbox, pub=pub, host=high.host, ca=tls["ca.pem"], user=HIGH_USER[0],
+                               password=HIGH_USER[1], registries=os.path.join(OUT, "inbox", "registries.yaml"))))
+            step("ansible-playbook petra.core.bundle_load -e @load-vars.yml")
+            output = playbook("petra.core.bundle_load", "-e", "@load-vars.yml")
+            print("    " + _line(output, "blobs pushed"))
+            step("Loading again: nothing to push (idempotent)")
+            print(_recap(playbook("petra.core.bundle_load", "-e", "@load-vars.yml")))
+
+            step("Proving with skopeo that every image is on the high side with its original digest")
+            source = registry.host.replace(":", "-")
+            for repository, digest in (("platform/web", web), ("platform/api", api), ("platform/agent", agent)):
+                loaded = images.skopeo_inspect_digest(high, "petra/%s/%s:1.0" % (source, repository), HIGH_USER)
+                mark = "same digest" if loaded == digest else "DIFFERENT DIGEST"
+                print("    %-44s %s  %s" % ("petra/%s/%s:1.0" % (source, repository), loaded, mark))
+                if loaded != digest:
+                    raise SystemExit("demo: %s arrived with a different digest" % repository)
+            print("    k3s mirrors: %s" % os.path.join(OUT, "inbox", "registries.yaml"))
+        finally:
+            high.stop()
+
         step("Summary")
         size = os.path.getsize(bundle)
         print("    bundle      %s (%.1f MiB)" % (bundle, size / 1048576.0))
@@ -157,6 +192,8 @@ def main():
         print("    contents    3 images (one multi-arch index), 1 manifest set, 1 file")
         print("    verified    yes, by petra.core.petra_verify and by openssl")
         print("    tampering   detected and refused")
+        print("    high side   every image loaded with its original digest (checked with skopeo); a second load")
+        print("                pushed nothing")
         print("    took        %.1fs" % (time.monotonic() - started))
     finally:
         registry.stop()

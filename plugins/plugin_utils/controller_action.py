@@ -21,6 +21,24 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 
 
+def plain(value):
+    """Task arguments as plain Python values: ansible-core may hand over tagged subclasses of str, dict and list,
+    which serialisers such as PyYAML's safe_dump refuse."""
+    if isinstance(value, dict):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
 class ControllerAction(ActionBase):
     """Subclasses set ARGUMENT_SPEC (and the constraint lists) and implement ``run_on_controller``."""
 
@@ -94,7 +112,7 @@ class ControllerAction(ActionBase):
         if validation.error_messages:
             result.update(failed=True, msg="Invalid arguments: %s" % "; ".join(validation.error_messages))
             return result
-        params = self._resolve_files(dict(validation.validated_parameters))
+        params = self._resolve_files(plain(dict(validation.validated_parameters)))
         # Like AnsibleModule does for modules: secrets given in no_log options never appear in the result.
         secrets = {str(params[name]) for name, spec in self.ARGUMENT_SPEC.items()
                    if spec.get("no_log") and params.get(name) not in (None, "")}

@@ -139,3 +139,34 @@ def test_spec_error_names_the_field(tmp_path, ec_key):
 """ % (spec, tmp_path / "x.tar.zst", key), expect_rc=2)
     msg = task_results(report)["build"]["msg"]
     assert "metadata.name" in msg and "'Bad_Name'" in msg
+
+
+def test_load_through_ansible_masks_the_password(tmp_path, play_text, registry, spool, ec_key, tls_material):
+    from ansible_collections.petra.core.tests.support import servers
+    _key, pub = ec_key
+    run_playbook(tmp_path, play_text)
+    high_user = ("loader", "Sec-ret-high-9")
+    (tmp_path / "high").mkdir()
+    with servers.Registry(str(tmp_path / "high"), tls=tls_material, users=dict([high_user])) as high:
+        report = run_playbook(tmp_path, """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: load
+      petra.core.petra_bundle:
+        state: loaded
+        src: {src}
+        public_key: ["{pub}"]
+        registry: {host}/petra
+        ca_file: {ca}
+        registry_username: {user}
+        registry_password: {password}
+        registries_dest: {dest}
+""".format(src=spool / "play.tar.zst", pub=pub, host=high.host, ca=tls_material["ca.pem"], user=high_user[0],
+           password=high_user[1], dest=tmp_path / "registries.yaml"))
+    result = report["load"]
+    assert result["changed"] is True and result["verified"] is True
+    assert high_user[1] not in json.dumps(result)
+    assert result["registries"]["configs"][high.host]["auth"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert high_user[1] in (tmp_path / "registries.yaml").read_text()
+    assert result["images"][0]["source"] == registry.app and result["images"][0]["digest"] == registry.app_digest
