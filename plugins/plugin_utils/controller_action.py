@@ -31,7 +31,7 @@ def plain(value):
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
-        return value if type(value) is str else str.__str__(value)
+        return str.__str__(value)  # an exact str for a subclass, the object itself for a str
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -188,3 +188,20 @@ def test_platform_filtered_index_refused_clearly(high, registry, tmp_path, ec_ke
         run_load(params_for(high, {"path": built["path"], "pub": pub}), check_mode=False)
     assert "only some of its platforms" in str(info.value) and registry.multi in str(info.value)
     assert_no_dangling_tags(high)
+
+
+def test_load_into_a_token_auth_registry(bundle, registry, tmp_path, tls_material):
+    """distribution configured for token authentication, with a token issuer on loopback."""
+    from ansible_collections.petra.core.tests.support.token_server import TokenServer
+    users = {HIGH_USER[0]: HIGH_USER[1]}
+    with TokenServer(str(tmp_path), users) as issuer:
+        with servers.Registry(str(tmp_path), tls=tls_material, auth_lines=issuer.registry_auth()) as high:
+            result = run_load(params_for(high, bundle), check_mode=False)
+            assert result["changed"] is True
+            reference = "mirror/%s/team/app:1.0" % registry.registry.host.replace(":", "-")
+            assert images.skopeo_inspect_digest(high, reference, HIGH_USER) == registry.app_digest
+            assert any(a["actions"] == ["pull", "push"] for claims in issuer.issued for a in claims["access"])
+            assert run_load(params_for(high, bundle), check_mode=False)["changed"] is False
+            with pytest.raises(Exception) as info:
+                run_load(params_for(high, bundle, registry_password="wrong"), check_mode=False)
+            assert "refused" in str(info.value)

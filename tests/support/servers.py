@@ -33,8 +33,9 @@ def wait_for_port(port, timeout=15.0, process=None):
 class Registry:
     """Debian's docker-registry (CNCF distribution) on a loopback port, optionally with TLS and htpasswd."""
 
-    def __init__(self, workdir, tls=None, users=None):
+    def __init__(self, workdir, tls=None, users=None, auth_lines=None):
         self.workdir = workdir
+        self.auth_lines = auth_lines  # a ready auth section (e.g. token auth) instead of htpasswd
         self.port = free_port()
         self.host = "127.0.0.1:%d" % self.port
         self.tls = tls  # dict with ca.pem/server.pem/server.key paths
@@ -57,7 +58,9 @@ class Registry:
         ]
         if self.tls:
             lines += ["  tls:", "    certificate: %s" % self.tls["server.pem"], "    key: %s" % self.tls["server.key"]]
-        if self.users:
+        if self.auth_lines:
+            lines += self.auth_lines
+        elif self.users:
             htpasswd = os.path.join(self.workdir, "htpasswd")
             with open(htpasswd, "w") as handle:
                 for user, password in self.users.items():
