@@ -7,7 +7,11 @@ import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import RegistryError
-from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryClient, RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import (
+    RegistryClient,
+    RegistryWriter,
+    UploadInterrupted,
+)
 from ansible_collections.petra.core.tests.support import servers
 
 USER = ("uploader", "Upl0ad-pass")
@@ -40,28 +44,57 @@ def test_chunked_upload_and_mount(target):
     assert writer.blob_exists("team/b", digest)
 
 
-def test_upload_resumes_after_a_broken_chunk(target):
+def test_streamed_upload_broken_mid_stream(target):
+    """The connection breaks after the registry stored part of what was sent. distribution then refuses to resume
+    the session (its state token no longer matches), so the writer reports UploadInterrupted for the loader to
+    send the blob again; nothing half-written is left as a blob."""
     data = os.urandom(4 * 1024 * 1024)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     client = client_for(target, retries=3)
     real_request = client.request
-    failures = {"left": 2}
+    broken = []
+
+    def flaky(method, path, repository, **kwargs):
+        if method == "PATCH" and not broken:
+            stream = kwargs.pop("data")
+            consumed = b"".join(next(stream) for _ in range(6))  # 3 MiB left the source...
+            broken.append(len(consumed))
+            real_request(method, path, repository, data=consumed[:2_500_000], **kwargs)  # ...2.5 MB arrived
+            raise RegistryError("connection reset by peer (injected)")
+        return real_request(method, path, repository, **kwargs)
+
+    client.request = flaky
+    writer = RegistryWriter(client, chunk_size=1024 * 1024, monolithic_limit=0)
+    with pytest.raises(UploadInterrupted) as info:
+        writer.upload("team/resume", digest, len(data), pieces(data, 512 * 1024))
+    assert "cannot resume" in str(info.value) and "Run again" in str(info.value)
+    assert broken == [3 * 1024 * 1024]
+    assert not writer.blob_exists("team/resume", digest)
+    writer.upload("team/resume", digest, len(data), pieces(data, 512 * 1024))
+    assert b"".join(client_for(target).iter_blob("team/resume", digest, len(data))) == data
+
+
+def test_chunked_upload_resumes_a_broken_chunk(target):
+    """Several repositories at once (no mount) go chunk by chunk; a failed chunk resumes from what is confirmed."""
+    data = os.urandom(3 * 1024 * 1024)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    client = client_for(target, retries=3)
+    real_request = client.request
     patches = []
 
     def flaky(method, path, repository, **kwargs):
         if method == "PATCH":
             patches.append(kwargs["headers"]["Content-Range"])
-            if len(patches) in (2, 4) and failures["left"]:
-                failures["left"] -= 1
+            if len(patches) == 2:
                 raise RegistryError("connection reset by peer (injected)")
         return real_request(method, path, repository, **kwargs)
 
     client.request = flaky
     writer = RegistryWriter(client, chunk_size=1024 * 1024, monolithic_limit=0)
-    writer.upload("team/resume", digest, len(data), pieces(data, 1024 * 1024))
-    assert failures["left"] == 0
-    assert writer.blob_exists("team/resume", digest)
-    assert b"".join(client_for(target).iter_blob("team/resume", digest, len(data))) == data
+    writer.upload_many(["team/one", "team/two"], digest, len(data), pieces(data, 256 * 1024))
+    assert patches[1] == patches[2]  # the failed chunk was sent again from the confirmed offset
+    for repository in ("team/one", "team/two"):
+        assert b"".join(client_for(target).iter_blob(repository, digest, len(data))) == data
 
 
 def test_upload_with_wrong_digest_is_refused(target):

@@ -30,7 +30,11 @@ from ansible_collections.petra.core.plugins.module_utils.load.targets import (
 )
 from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError
-from ansible_collections.petra.core.plugins.module_utils.oci.registry import MAX_MANIFEST_BYTES, RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import (
+    MAX_MANIFEST_BYTES,
+    RegistryWriter,
+    UploadInterrupted,
+)
 
 
 class _Writers:
@@ -68,6 +72,8 @@ class LoadReport:
 
 class BundleLoader:
     """Loads one verified bundle into one target registry."""
+
+    STREAM_PASSES = 3
 
     def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4):
         self.path = path
@@ -160,22 +166,36 @@ class BundleLoader:
         if not targets:
             return uploaded
 
-        def on_entry(name, entry, chunks):
-            digest = entry["digest"]
-            if not name.startswith("blobs/") or digest not in targets:
-                return
-            repositories = targets[digest]
-            self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
-            report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
-            uploaded[digest] = (repositories[0], entry["size"])
+        for _pass in range(self.STREAM_PASSES):
+            broken = {}
 
-        result = BundleWalker(self.path, ["sha256"]).walk(on_entry=on_entry)
-        if result.problem is not None or result.digests["sha256"] != first_digest:
-            problem = result.problem.message if result.problem is not None else "its digest changed"
-            raise VerificationError(
-                "the bundle changed after it was verified (%s); manifests and tags were not pushed" % problem,
-                hint="Make sure nothing writes to the bundle while it loads, then run again", reason="changed")
-        return uploaded
+            def on_entry(name, entry, chunks, broken=broken):
+                digest = entry["digest"]
+                if not name.startswith("blobs/") or digest not in targets:
+                    return
+                repositories = targets[digest]
+                try:
+                    self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
+                except UploadInterrupted as exc:
+                    # The archive streams on; this blob goes again in the next pass.
+                    broken[digest] = exc
+                    return
+                report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
+                uploaded[digest] = (repositories[0], entry["size"])
+
+            result = BundleWalker(self.path, ["sha256"]).walk(on_entry=on_entry)
+            if result.problem is not None or result.digests["sha256"] != first_digest:
+                problem = result.problem.message if result.problem is not None else "its digest changed"
+                raise VerificationError(
+                    "the bundle changed after it was verified (%s); manifests and tags were not pushed" % problem,
+                    hint="Make sure nothing writes to the bundle while it loads, then run again", reason="changed")
+            if not broken:
+                return uploaded
+            targets = {digest: targets[digest] for digest in broken}
+        first = next(iter(broken.values()))
+        raise LoadError("%d blob upload(s) kept breaking off after %d passes over the bundle; the last: %s" % (
+            len(broken), self.STREAM_PASSES, first.message), hint="Check the network path and the registry's "
+            "storage, then run again: what is stored is kept")
 
     def _push_manifests(self, pending, manifests, report):
         def push(item):

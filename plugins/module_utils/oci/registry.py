@@ -369,9 +369,11 @@ class RegistryWriter:
         response = self.client.request("GET", location, repository, scope_actions="pull,push", ok=(204, 200))
         response.close()
         value = response.headers.get("Range", "")
-        if "-" not in value:
-            return 0, response.headers.get("Location") or location
-        return int(value.split("-")[1]) + 1, _absolute(location, response.headers.get("Location") or location)
+        location = _absolute(location, response.headers.get("Location") or location)
+        # distribution reports "0-0" for an empty session as well as for one byte; uploads never stop at one byte.
+        if "-" not in value or value == "0-0":
+            return 0, location
+        return int(value.split("-")[1]) + 1, location
 
     def upload(self, repository, digest, size, chunks):
         """Upload a blob from an iterator of bytes: one PUT when small, else PATCH chunks, resuming a broken one."""
@@ -385,11 +387,70 @@ class RegistryWriter:
             for repository, location, _offset in sessions:
                 self._finish(repository, location, digest, body)
             return
+        if len(sessions) == 1:
+            repository, location, _offset = sessions[0]
+            self._finish(repository, self._stream(repository, location, size, chunks), digest, b"")
+            return
         for piece in _rechunk(chunks, self.chunk_size):
             for session in sessions:
                 session[1], session[2] = self._patch(session[0], session[1], piece, session[2])
         for repository, location, _offset in sessions:
             self._finish(repository, location, digest, b"")
+
+    def _stream(self, repository, location, size, chunks):
+        """Send a blob in one streamed PATCH (as docker and skopeo do), keeping the last ``chunk_size`` bytes so a
+        broken connection resumes from what the registry confirms; returns the location to finish at."""
+        source = iter(chunks)
+        window = bytearray()  # the most recent bytes sent, bounded by chunk_size
+        state = {"sent": 0}
+        attempts = 0
+        replay = b""
+        while True:
+            def body(replay=replay):
+                if replay:
+                    yield replay
+                for chunk in source:
+                    window.extend(chunk)
+                    if len(window) > self.chunk_size:
+                        del window[:len(window) - self.chunk_size]
+                    state["sent"] += len(chunk)
+                    yield chunk
+
+            try:
+                response = self.client.request("PATCH", location, repository, scope_actions="pull,push",
+                                               ok=(202, 204), data=body(),
+                                               headers={"Content-Type": "application/octet-stream"}, retry=False)
+                response.close()
+                next_location = response.headers.get("Location")
+                location = _absolute(location, next_location) if next_location else location
+                confirmed = state["sent"]
+                if response.headers.get("Range", "").count("-") == 1:
+                    confirmed = int(response.headers["Range"].split("-")[1]) + 1
+                if confirmed == size:
+                    return location
+                problem = "the registry holds %d of %d bytes after the upload" % (confirmed, size)
+            except RegistryError as exc:
+                problem = exc.message
+            attempts += 1
+            if attempts > self.client.retries:
+                raise UploadInterrupted("uploading to %s/%s broke off: %s" % (self.client.host, repository, problem),
+                                        hint="Run again: blobs already stored are skipped")
+            time.sleep(self.client.backoff * (2 ** (attempts - 1)))
+            try:
+                confirmed, location = self._confirmed(repository, location)
+            except RegistryError as exc:
+                # distribution cancels a session whose state token no longer matches what it stored.
+                raise UploadInterrupted("uploading to %s/%s broke off (%s) and the registry cannot resume it: %s" % (
+                    self.client.host, repository, problem, exc.message), hint="Run again: blobs already stored are "
+                    "skipped")
+            held_from = state["sent"] - len(window)
+            if confirmed < held_from or confirmed > state["sent"]:
+                raise UploadInterrupted(
+                    "the registry %s confirms %d bytes of an upload to %s; the bytes from there on have already "
+                    "streamed past (%d to %d are still held)" % (self.client.host, confirmed, repository, held_from,
+                                                                  state["sent"]),
+                    hint="Run again: blobs already stored are skipped")
+            replay = bytes(window[confirmed - held_from:])
 
     def _finish(self, repository, location, digest, body):
         response = self.client.request("PUT", location, repository, scope_actions="pull,push", ok=(201,),
@@ -418,7 +479,12 @@ class RegistryWriter:
                         self.client.host, repository, start, exc.message), hint="Run again: blobs already stored "
                         "are skipped")
                 time.sleep(self.client.backoff * (2 ** (attempts - 1)))
-                confirmed, location = self._confirmed(repository, location)
+                try:
+                    confirmed, location = self._confirmed(repository, location)
+                except RegistryError as status_error:
+                    raise UploadInterrupted("uploading to %s/%s broke off at byte %d and the registry cannot resume "
+                                            "it: %s" % (self.client.host, repository, start, status_error.message),
+                                            hint="Run again: blobs already stored are skipped")
                 if confirmed < offset or confirmed > offset + len(piece):
                     raise UploadInterrupted("the registry %s confirms %d bytes of an upload to %s, outside the "
                                             "chunk being sent (%d-%d)" % (self.client.host, confirmed, repository,
