@@ -37,6 +37,13 @@ options:
       - Seconds to wait for a registry to answer or to send the next bytes, before retrying.
     type: float
     default: 60.0
+  registry_ecr:
+    description:
+      - Get registry credentials from Amazon ECR (C(GetAuthorizationToken)) for every registry, for ECR behind a VPC
+        endpoint or a private DNS name. Registries named C(<account>.dkr.ecr.<region>.<partition domain>) use ECR
+        tokens anyway when no O(registry_username) is given. The AWS connection options apply.
+    type: bool
+    default: false
   registry_retries:
     description:
       - How many times a failed registry request (connection error, HTTP 429 or 5xx, broken download) is retried

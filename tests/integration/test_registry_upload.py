@@ -57,7 +57,7 @@ def test_streamed_upload_broken_mid_stream(target):
     def flaky(method, path, repository, **kwargs):
         if method == "PATCH" and not broken:
             stream = kwargs.pop("data")
-            consumed = b"".join(next(stream) for _ in range(6))  # 3 MiB left the source...
+            consumed = b"".join(next(stream) for _chunk in range(6))  # 3 MiB left the source...
             broken.append(len(consumed))
             real_request(method, path, repository, data=consumed[:2_500_000], **kwargs)  # ...2.5 MB arrived
             raise RegistryError("connection reset by peer (injected)")

@@ -160,29 +160,33 @@ class BundleLoader:
                 refused.add(repository)
         return refused
 
+    def _uploader(self, targets, uploaded, broken, report):
+        """The per-entry callback of a streaming pass: upload wanted blobs, note the ones that broke off."""
+        def on_entry(name, entry, chunks):
+            digest = entry["digest"]
+            if not name.startswith("blobs/") or digest not in targets:
+                return
+            repositories = targets[digest]
+            try:
+                self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
+            except UploadInterrupted as exc:
+                # The archive streams on; this blob goes again in the next pass.
+                broken[digest] = exc
+                return
+            report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
+            uploaded[digest] = (repositories[0], entry["size"])
+        return on_entry
+
     def _stream(self, targets, first_digest, report):
-        """One pass over the archive uploading each blob in ``targets`` (digest -> repositories) as it passes."""
+        """Passes over the archive uploading each blob in ``targets`` (digest -> repositories) as it streams by;
+        blobs whose upload broke off go again in the next pass, up to STREAM_PASSES."""
         uploaded = {}
         if not targets:
             return uploaded
 
         for _pass in range(self.STREAM_PASSES):
             broken = {}
-
-            def on_entry(name, entry, chunks, broken=broken):
-                digest = entry["digest"]
-                if not name.startswith("blobs/") or digest not in targets:
-                    return
-                repositories = targets[digest]
-                try:
-                    self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
-                except UploadInterrupted as exc:
-                    # The archive streams on; this blob goes again in the next pass.
-                    broken[digest] = exc
-                    return
-                report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
-                uploaded[digest] = (repositories[0], entry["size"])
-
+            on_entry = self._uploader(targets, uploaded, broken, report)
             result = BundleWalker(self.path, ["sha256"]).walk(on_entry=on_entry)
             if result.problem is not None or result.digests["sha256"] != first_digest:
                 problem = result.problem.message if result.problem is not None else "its digest changed"

@@ -447,8 +447,8 @@ class RegistryWriter:
             if confirmed < held_from or confirmed > state["sent"]:
                 raise UploadInterrupted(
                     "the registry %s confirms %d bytes of an upload to %s; the bytes from there on have already "
-                    "streamed past (%d to %d are still held)" % (self.client.host, confirmed, repository, held_from,
-                                                                  state["sent"]),
+                    "streamed past (%d to %d are still held)" % (
+                        self.client.host, confirmed, repository, held_from, state["sent"]),
                     hint="Run again: blobs already stored are skipped")
             replay = bytes(window[confirmed - held_from:])
 
