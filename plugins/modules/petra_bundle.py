@@ -114,6 +114,52 @@ options:
         every source registry of the bundle to O(registry) with rewrite rules, so workloads keep their original
         image references. The same document is returned as RV(registries) either way.
     type: path
+  kubeconfig:
+    description:
+      - With O(state=loaded), a kubeconfig for the cluster whose Flux should use the loaded content. For every chart
+        and manifest set, an C(OCIRepository) C(petra-<kind>-<name>) in O(flux_namespace) is created or updated,
+        pinned to the pushed digest (charts with the Helm layer copied, for C(HelmRelease.spec.chartRef)), and the
+        C(Kustomization) and C(HelmRelease) objects that reference it get the C(reconcile.fluxcd.io/requestedAt)
+        annotation. Nothing is touched when the objects already point at the loaded digests.
+    type: path
+  kube_context:
+    description:
+      - The kubeconfig context to use; the current context when not given.
+    type: str
+  flux_namespace:
+    description:
+      - Namespace of the C(OCIRepository) objects.
+    type: str
+    default: flux-system
+  flux_interval:
+    description:
+      - C(spec.interval) of the C(OCIRepository) objects.
+    type: str
+    default: 10m
+  flux_secret_ref:
+    description:
+      - Name of a docker-registry Secret in O(flux_namespace) with credentials for O(registry) (C(spec.secretRef)).
+    type: str
+  flux_cert_secret_ref:
+    description:
+      - Name of a Secret with the registry's CA (C(spec.certSecretRef)).
+    type: str
+  flux_verify_secret_ref:
+    description:
+      - Name of a Secret holding the bundle public key as C(*.pub); sets C(spec.verify) with provider C(cosign),
+        so Flux checks the countersignatures at every reconcile.
+    type: str
+  flux_wait:
+    description:
+      - Wait until every changed C(OCIRepository), and every object asked to reconcile, reports C(Ready) at the loaded
+        digest; fail with the controller's message after O(flux_timeout) seconds.
+    type: bool
+    default: false
+  flux_timeout:
+    description:
+      - Seconds to wait with O(flux_wait).
+    type: int
+    default: 300
   registries_ca_path:
     description:
       - The path of the registry CA certificate on the k3s nodes, written into C(registries.yaml) when O(ca_file) is
@@ -169,6 +215,10 @@ EXAMPLES = r"""
     registry_username: loader
     registry_password: "{{ vault_high_registry_password }}"
     registries_dest: /srv/petra/registries.yaml
+    kubeconfig: /srv/petra/high-side.kubeconfig
+    flux_secret_ref: high-registry
+    flux_verify_secret_ref: petra-bundle-key
+    flux_wait: true
 
 - name: Build from an inline definition against a private registry
   petra.core.petra_bundle:
@@ -299,6 +349,22 @@ registries:
     O(registries_dest) holds it in full).
   returned: state is loaded
   type: dict
+flux:
+  description: With O(state=loaded) and O(kubeconfig), the Flux objects and when reconciliation was requested.
+  returned: state is loaded and kubeconfig is given
+  type: dict
+  contains:
+    objects:
+      description: Every C(OCIRepository) with C(name), C(namespace), C(kind), C(url), C(digest), C(changed), C(action)
+        (C(create), C(update) or C(none)) and C(reconciled) (the Kustomizations and HelmReleases annotated).
+      type: list
+      elements: dict
+    requested_at:
+      description: The C(reconcile.fluxcd.io/requestedAt) value written.
+      type: str
+    waited:
+      description: Whether the task waited for Flux to report Ready.
+      type: bool
 verified:
   description: With O(state=loaded), always true, since the bundle passed verification before anything was pushed.
   returned: state is loaded

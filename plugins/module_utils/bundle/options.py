@@ -41,6 +41,15 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     parallel=dict(type="int", default=4),
     registries_dest=dict(type="path"),
     registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
+    kubeconfig=dict(type="path"),
+    kube_context=dict(type="str"),
+    flux_namespace=dict(type="str", default="flux-system"),
+    flux_interval=dict(type="str", default="10m"),
+    flux_secret_ref=dict(type="str", no_log=False),
+    flux_cert_secret_ref=dict(type="str", no_log=False),
+    flux_verify_secret_ref=dict(type="str", no_log=False),
+    flux_wait=dict(type="bool", default=False),
+    flux_timeout=dict(type="int", default=300),
 )
 BUNDLE_MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
 BUNDLE_REQUIRED_IF = [

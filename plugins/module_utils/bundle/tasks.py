@@ -65,7 +65,25 @@ def run_load(params, check_mode):
         written = write_registries(registries, params["registries_dest"], check_mode)
         result["registries_dest"] = params["registries_dest"]
         result["changed"] = result["changed"] or written
+    if params.get("kubeconfig"):
+        result["flux"] = sync_flux(params, loader, target, insecure, check_mode)
+        result["changed"] = result["changed"] or any(item["changed"] for item in result["flux"]["objects"])
     return result
+
+
+def sync_flux(params, loader, target, insecure, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubeClient
+    from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSync
+
+    kube = KubeClient(params["kubeconfig"], params.get("kube_context"))
+    flux = FluxSync(kube, target, params["flux_namespace"], {
+        "bundle": loader.metadata["name"], "interval": params["flux_interval"], "secret_ref": params.get("flux_secret_ref"),
+        "cert_secret_ref": params.get("flux_cert_secret_ref"), "verify_secret_ref": params.get("flux_verify_secret_ref"),
+        "insecure": insecure})
+    objects, requested_at = flux.apply(loader.items, check_mode)
+    if params["flux_wait"] and not check_mode:
+        flux.wait(objects, params["flux_timeout"])
+    return {"objects": objects, "requested_at": requested_at, "waited": bool(params["flux_wait"] and not check_mode)}
 
 
 def run_bundle(params, check_mode, default_base_dir=None):

@@ -83,6 +83,7 @@ class BundleLoader:
         self.writers = _Writers(client_factory)
         self.parallel = max(1, parallel)
         self.metadata = None
+        self.items = []
 
     # -- pass 1 --------------------------------------------------------------------------------------
     def _verify(self):
@@ -230,7 +231,7 @@ class BundleLoader:
         started = time.monotonic()
         verification, metadata, manifests = self._verify()
         self.metadata = metadata
-        items = plan_push(metadata, manifests, self.target)
+        items = self.items = plan_push(metadata, manifests, self.target)
         report = LoadReport()
         try:
             pending, presence = self._state(items)

@@ -54,10 +54,11 @@ def host_component(source_registry):
 class PushItem:
     """One thing to make available: a repository, the manifests to put (children first), and a tag."""
 
-    __slots__ = ("kind", "source", "repository", "tag", "digest", "media_type", "manifests", "blobs")
+    __slots__ = ("kind", "name", "source", "repository", "tag", "digest", "media_type", "manifests", "blobs")
 
-    def __init__(self, kind, source, repository, tag, digest, media_type):
+    def __init__(self, kind, source, repository, tag, digest, media_type, name=None):
         self.kind = kind
+        self.name = name or repository.rsplit("/", 1)[-1]
         self.source = source
         self.repository = repository
         self.tag = tag
@@ -124,12 +125,13 @@ def plan_push(metadata, manifests, target):
             repository = target.repository("charts", chart["name"])
         # Helm finds a chart version by its tag, so a chart keeps its own version as tag.
         item = PushItem("chart", source or chart["name"], repository, chart["version"].replace("+", "_"),
-                        chart["digest"], mediatypes.OCI_MANIFEST)
+                        chart["digest"], mediatypes.OCI_MANIFEST, name=chart["name"])
         _walk_manifest(item, manifests, entries, chart["digest"])
         items.append(item)
     for manifest_set in metadata["manifests"]:
         item = PushItem("manifests", manifest_set["name"], target.repository("manifests", bundle, manifest_set["name"]),
-                        metadata["version"].replace("+", "_"), manifest_set["digest"], mediatypes.OCI_MANIFEST)
+                        metadata["version"].replace("+", "_"), manifest_set["digest"], mediatypes.OCI_MANIFEST,
+                        name=manifest_set["name"])
         _walk_manifest(item, manifests, entries, manifest_set["digest"])
         items.append(item)
     for file_entry in metadata["files"]:

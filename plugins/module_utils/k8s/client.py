@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""A small wrapper over the kubernetes client for custom resources: get, create, merge-patch, list."""
+
+from __future__ import annotations
+
+import json
+
+try:
+    import kubernetes
+    HAS_KUBERNETES = True
+except ImportError:  # pragma: no cover - reported at run time
+    HAS_KUBERNETES = False
+
+from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+
+
+class KubernetesError(PetraError):
+    """The Kubernetes API refused a request or could not be reached."""
+
+
+class Resource:
+    """A custom resource type: group, version, plural, kind."""
+
+    __slots__ = ("group", "version", "plural", "kind")
+
+    def __init__(self, group, version, plural, kind):
+        self.group, self.version, self.plural, self.kind = group, version, plural, kind
+
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version)
+
+
+def _api_message(exc):
+    try:
+        return json.loads(exc.body).get("message") or exc.reason
+    except (TypeError, ValueError, AttributeError):
+        return exc.reason
+
+
+class KubeClient:
+    def __init__(self, kubeconfig, context=None, timeout=30):
+        if not HAS_KUBERNETES:
+            raise KubernetesError("the Python library 'kubernetes' is required to manage Flux objects",
+                                  hint="Install the collection's requirements.txt on the controller")
+        try:
+            api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig, context=context)
+        except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+            raise KubernetesError("cannot use the kubeconfig %s: %s" % (kubeconfig, exc),
+                                  hint="Check 'kubeconfig' and 'kube_context'")
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._timeout = timeout
+
+    def _call(self, action, describe, *args, **kwargs):
+        kwargs["_request_timeout"] = self._timeout
+        try:
+            return getattr(self._custom, action)(*args, **kwargs)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404 and action.startswith(("get_", "list_")):
+                return None
+            raise KubernetesError("the Kubernetes API refused to %s (HTTP %s): %s" % (
+                describe, exc.status, _api_message(exc)), hint="Check the kubeconfig's permissions for Flux objects (RBAC)")
+        except Exception as exc:  # urllib3 raises several connection error types
+            raise KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc),
+                                  hint="Check the API server address in the kubeconfig and the network path")
+
+    def get(self, resource, namespace, name):
+        return self._call("get_namespaced_custom_object", "read %s %s/%s" % (resource.kind, namespace, name),
+                          resource.group, resource.version, namespace, resource.plural, name)
+
+    def create(self, resource, namespace, body):
+        self._call("create_namespaced_custom_object", "create %s %s/%s" % (
+            resource.kind, namespace, body["metadata"]["name"]), resource.group, resource.version, namespace,
+            resource.plural, body)
+
+    def merge_patch(self, resource, namespace, name, patch):
+        return self._call("patch_namespaced_custom_object", "update %s %s/%s" % (resource.kind, namespace, name),
+                          resource.group, resource.version, namespace, resource.plural, name, patch)
+
+    def list_all(self, resource):
+        """Every object of a resource in all namespaces; empty when the resource is not installed."""
+        answer = self._call("list_cluster_custom_object", "list %s objects" % resource.kind,
+                            resource.group, resource.version, resource.plural)
+        return (answer or {}).get("items") or []
