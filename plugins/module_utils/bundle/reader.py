@@ -123,16 +123,30 @@ class _QueueFile:
         self.total = 0
 
     def read(self, size=-1):
-        while not self._done and (size < 0 or len(self._buffer) < size):
+        if not self._buffer and not self._done and size > 0:
+            # The common case: hand over a whole decompressed chunk without copying it.
+            item = self._producer.queue.get()
+            if item is _END:
+                self._done = True
+                return b""
+            if len(item) <= size:
+                self.total += len(item)
+                return item
+            self._buffer = item
+        parts = [self._buffer]
+        held = len(self._buffer)
+        while not self._done and (size < 0 or held < size):
             item = self._producer.queue.get()
             if item is _END:
                 self._done = True
                 break
-            self._buffer += item
-        if size < 0:
-            data, self._buffer = self._buffer, b""
+            parts.append(item)
+            held += len(item)
+        data = b"".join(parts) if len(parts) > 1 else parts[0]
+        if size < 0 or size >= len(data):
+            self._buffer = b""
         else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
+            data, self._buffer = data[:size], data[size:]
         self.total += len(data)
         return data
 

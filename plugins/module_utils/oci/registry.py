@@ -11,6 +11,7 @@ are retried a bounded number of times with backoff; a blob download that breaks 
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import re
@@ -401,7 +402,7 @@ class RegistryWriter:
         """Send a blob in one streamed PATCH (as docker and skopeo do), keeping the last ``chunk_size`` bytes so a
         broken connection resumes from what the registry confirms; returns the location to finish at."""
         source = iter(chunks)
-        window = bytearray()  # the most recent bytes sent, bounded by chunk_size
+        window = _Window(self.chunk_size)  # the most recent bytes sent
         state = {"sent": 0}
         attempts = 0
         replay = b""
@@ -410,9 +411,7 @@ class RegistryWriter:
                 if replay:
                     yield replay
                 for chunk in source:
-                    window.extend(chunk)
-                    if len(window) > self.chunk_size:
-                        del window[:len(window) - self.chunk_size]
+                    window.add(chunk)
                     state["sent"] += len(chunk)
                     yield chunk
 
@@ -443,14 +442,14 @@ class RegistryWriter:
                 raise UploadInterrupted("uploading to %s/%s broke off (%s) and the registry cannot resume it: %s" % (
                     self.client.host, repository, problem, exc.message), hint="Run again: blobs already stored are "
                     "skipped")
-            held_from = state["sent"] - len(window)
+            held_from = state["sent"] - window.size
             if confirmed < held_from or confirmed > state["sent"]:
                 raise UploadInterrupted(
                     "the registry %s confirms %d bytes of an upload to %s; the bytes from there on have already "
                     "streamed past (%d to %d are still held)" % (
                         self.client.host, confirmed, repository, held_from, state["sent"]),
                     hint="Run again: blobs already stored are skipped")
-            replay = bytes(window[confirmed - held_from:])
+            replay = window.tail(state["sent"] - confirmed)
 
     def _finish(self, repository, location, digest, body):
         response = self.client.request("PUT", location, repository, scope_actions="pull,push", ok=(201,),
@@ -500,6 +499,27 @@ class RegistryWriter:
                                        headers={"Content-Type": media_type})
         response.close()
         return response.headers.get("Docker-Content-Digest")
+
+
+class _Window:
+    """The last ``limit`` bytes (or a little more, whole chunks) of a stream, without copying them around."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.chunks = collections.deque()
+        self.size = 0
+
+    def add(self, chunk):
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while self.chunks and self.size - len(self.chunks[0]) >= self.limit:
+            self.size -= len(self.chunks.popleft())
+
+    def tail(self, count):
+        """The last ``count`` bytes held."""
+        if count <= 0:
+            return b""
+        return b"".join(self.chunks)[-count:]
 
 
 def _rechunk(chunks, size):
