@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""A bundle as files any cross-domain solution accepts: parts no larger than a limit, and a signed index.
+
+Each part is a POSIX tar holding one slice of the bundle (a ``.tar`` passes content inspection where raw
+bytes would not); the index (``.json``) lists every part's SHA-256, the bundle's size, SHA-256 and its
+``.sig`` text (``.sig`` files are refused by common CDS profiles), and is signed with the bundle key. On the
+far side every part is proven on its own before reassembly, so a bad or missing part is named and only that
+part needs sending again; the reassembled bundle is then verified as a whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import tarfile
+import tempfile
+
+from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
+from ansible_collections.petra.core.plugins.module_utils.signing import signatures
+
+INDEX_KIND = "BundleParts"
+INDEX_VERSION = 1
+READ_SIZE = 1 << 20
+TAR_OVERHEAD = 3 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE  # header, padding, end blocks, record padding
+MIN_PART_SIZE = 1 << 20
+DEFAULT_ALLOWED_EXTENSIONS = ("tar", "json")
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2, "mib": 1024 ** 2,
+          "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1024 ** 4}
+
+
+def parse_size(value):
+    """Bytes from an int or text such as ``100MB`` (decimal) or ``30GiB`` (binary)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if not match or (match.group(2) or "").lower() not in _UNITS:
+        raise TransferError("max_part_size %r is not a size such as 100MB or 30GiB" % (value,))
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+
+
+def canonical(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def part_names(stem, count, extension="tar"):
+    width = max(4, len(str(count)))
+    return ["%s.part-%0*d-of-%0*d.%s" % (stem, width, number, width, count, extension)
+            for number in range(1, count + 1)]
+
+
+def index_name(stem):
+    return "%s.parts.json" % stem
+
+
+def check_extensions(names, allowed):
+    allowed = {extension.lower().lstrip(".") for extension in allowed}
+    refused = [name for name in names if name.rsplit(".", 1)[-1].lower() not in allowed]
+    if refused:
+        raise TransferError("the CDS allows only %s files, so %s cannot cross" % (
+            ", ".join("." + a for a in sorted(allowed)), ", ".join(refused)),
+            hint="Parts are .tar and the index is .json; add those to allowed_extensions if the CDS accepts them",
+            parts=refused)
+
+
+def _part_tar(member, payload_size):
+    """Header bytes and trailer bytes of a deterministic one-member tar around a payload."""
+    info = tarfile.TarInfo(member)
+    info.size = payload_size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    header = info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+    padding = (tarfile.BLOCKSIZE - payload_size % tarfile.BLOCKSIZE) % tarfile.BLOCKSIZE
+    total = len(header) + payload_size + padding + 2 * tarfile.BLOCKSIZE
+    record_padding = (tarfile.RECORDSIZE - total % tarfile.RECORDSIZE) % tarfile.RECORDSIZE
+    return header, b"\0" * (padding + 2 * tarfile.BLOCKSIZE + record_padding)
+
+
+def _write_atomically(path, write):
+    directory = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                         delete=False)
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, path)
+    except BaseException:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+        raise
+
+
+def hash_file(path):
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(READ_SIZE)
+            if not chunk:
+                return hasher.hexdigest()
+            hasher.update(chunk)
+
+
+class PartPlan:
+    """How a bundle is cut: the part size, the part names and the payload ranges."""
+
+    def __init__(self, bundle, max_part_size, stem=None):
+        self.bundle = bundle
+        self.size = os.path.getsize(bundle)
+        self.stem = stem or os.path.basename(bundle).split(".tar.zst")[0]
+        payload = parse_size(max_part_size) - TAR_OVERHEAD - 1024
+        if payload < MIN_PART_SIZE:
+            raise TransferError("max_part_size %s leaves no room for a part" % max_part_size,
+                                hint="Parts must be at least 1 MiB plus the tar wrapping")
+        self.payload_size = payload
+        self.count = max(1, -(-self.size // payload))
+        self.names = part_names(self.stem, self.count)
+
+    def ranges(self):
+        for number, name in enumerate(self.names):
+            offset = number * self.payload_size
+            yield name, offset, min(self.payload_size, self.size - offset)
+
+
+def _read_signature_text(signature_path):
+    with open(signature_path, "rb") as handle:
+        data = handle.read(signatures.MAX_SIGNATURE_FILE + 1)
+    signatures.decode_signature(data, signature_path)
+    return data.decode("ascii").strip()
+
+
+def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, allowed_extensions=None,
+                 check_mode=False):
+    """Write the parts and the signed index of a bundle into out_dir; parts already there unchanged are kept."""
+    if not os.path.isfile(bundle):
+        raise TransferError("the bundle %s does not exist" % bundle, hint="Check 'src'")
+    plan = PartPlan(bundle, max_part_size)
+    allowed = allowed_extensions or DEFAULT_ALLOWED_EXTENSIONS
+    check_extensions(plan.names + [index_name(plan.stem)], allowed)
+    signature_text = _read_signature_text(signature_path or bundle + ".sig")
+    parts, written = [], []
+    bundle_hash = hashlib.sha256()
+    with open(bundle, "rb") as source:
+        for name, offset, size in plan.ranges():
+            member = "%s.%08d" % (plan.stem, offset // plan.payload_size + 1)
+            header, trailer = _part_tar(member, size)
+            part_hash = hashlib.sha256(header)
+            payload_hash = hashlib.sha256()
+            remaining = size
+            while remaining:
+                chunk = source.read(min(READ_SIZE, remaining))
+                if not chunk:
+                    raise TransferError("the bundle %s changed while it was split" % bundle)
+                remaining -= len(chunk)
+                part_hash.update(chunk)
+                payload_hash.update(chunk)
+                bundle_hash.update(chunk)
+            part_hash.update(trailer)
+            entry = {"name": name, "member": member, "offset": offset, "size": size,
+                     "partSize": len(header) + size + len(trailer), "sha256": part_hash.hexdigest(),
+                     "payloadSha256": payload_hash.hexdigest()}
+            parts.append(entry)
+            target = os.path.join(out_dir, name)
+            if os.path.isfile(target) and os.path.getsize(target) == entry["partSize"] and \
+                    hash_file(target) == entry["sha256"]:
+                continue
+            written.append(name)
+            if not check_mode:
+                _write_part(bundle, target, offset, size, header, trailer, entry["sha256"])
+    index = {"apiVersion": "petra.dev/v1alpha1", "kind": INDEX_KIND, "formatVersion": INDEX_VERSION,
+             "bundle": {"name": os.path.basename(bundle), "size": plan.size, "sha256": bundle_hash.hexdigest(),
+                        "signature": signature_text},
+             "payloadSize": plan.payload_size, "parts": parts,
+             "signer": {"keyId": signing_keys.key_id(signer.public_key())}}
+    body = canonical(index)
+    digest = hashlib.new(signer.hash_name, body).digest()
+    document = {"index": index, "signature": base64.b64encode(signer.sign_digest(digest)).decode("ascii")}
+    index_path = os.path.join(out_dir, index_name(plan.stem))
+    index_changed = _index_changed(index_path, index)
+    if index_changed:
+        written.append(index_name(plan.stem))
+        if not check_mode:
+            text = json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+            _write_atomically(index_path, lambda handle: handle.write(text))
+    return {"index": index_name(plan.stem), "parts": [p["name"] for p in parts], "written": written,
+            "part_count": len(parts), "bundle_sha256": index["bundle"]["sha256"], "changed": bool(written)}
+
+
+def _index_changed(path, index):
+    try:
+        with open(path, "rb") as handle:
+            return json.load(handle).get("index") != index
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def _write_part(bundle, target, offset, size, header, trailer, expected):
+    def write(handle):
+        hasher = hashlib.sha256(header)
+        handle.write(header)
+        with open(bundle, "rb") as source:
+            source.seek(offset)
+            remaining = size
+            while remaining:
+                chunk = source.read(min(READ_SIZE, remaining))
+                if not chunk:
+                    raise TransferError("the bundle %s changed while it was split" % bundle)
+                remaining -= len(chunk)
+                hasher.update(chunk)
+                handle.write(chunk)
+        hasher.update(trailer)
+        handle.write(trailer)
+        if hasher.hexdigest() != expected:
+            raise TransferError("the bundle %s changed while it was split" % bundle, hint="Run again")
+    _write_atomically(target, write)
+
+
+def read_index(path, public_keys):
+    """The verified index of a part set; refuses an index not signed by one of the keys."""
+    try:
+        with open(path, "rb") as handle:
+            document = json.load(handle)
+        index, signature = document["index"], base64.b64decode(document["signature"])
+    except OSError as exc:
+        raise TransferError("cannot read the part index %s: %s" % (path, exc.strerror),
+                            hint="The index travels with the parts; it must arrive too", parts=[os.path.basename(path)])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TransferError("the part index %s is damaged (%s)" % (path, exc),
+                            hint="Ask the sender to send the index again", parts=[os.path.basename(path)])
+    body = canonical(index)
+    for key in public_keys:
+        name = signing_keys.hash_name_for(key)
+        if signing_keys.verify_digest(key, hashlib.new(name, body).digest(), signature):
+            return index
+    raise TransferError("the part index %s is not signed by any of the given keys" % path,
+                        hint="Give the bundle signer's public key; refuse parts whose index does not verify",
+                        parts=[os.path.basename(path)])
+
+
+def check_parts(index, directory):
+    """(missing, corrupt) part names: every part is proven on its own, before any reassembly."""
+    missing, corrupt = [], []
+    for part in index["parts"]:
+        path = os.path.join(directory, part["name"])
+        if not os.path.isfile(path):
+            missing.append(part["name"])
+        elif os.path.getsize(path) != part["partSize"] or hash_file(path) != part["sha256"]:
+            corrupt.append(part["name"])
+    return missing, corrupt
+
+
+def reassemble(index, directory, dest, check_mode=False):
+    """Stream the payloads of verified parts into dest (temp file, then rename), and write dest.sig."""
+    def write(handle):
+        total = hashlib.sha256()
+        for part in index["parts"]:
+            path = os.path.join(directory, part["name"])
+            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as archive:
+                member = archive.next()
+                if member is None or member.name != part["member"] or not member.isreg() or \
+                        member.size != part["size"]:
+                    raise TransferError("the part %s does not hold %s" % (part["name"], part["member"]),
+                                        parts=[part["name"]])
+                stream = archive.extractfile(member)
+                payload = hashlib.sha256()
+                while True:
+                    chunk = stream.read(READ_SIZE)
+                    if not chunk:
+                        break
+                    payload.update(chunk)
+                    total.update(chunk)
+                    handle.write(chunk)
+                if payload.hexdigest() != part["payloadSha256"]:
+                    raise TransferError("the part %s changed while it was read" % part["name"], parts=[part["name"]])
+        if total.hexdigest() != index["bundle"]["sha256"]:
+            raise TransferError("the reassembled bundle does not hash to the index's %s" % index["bundle"]["sha256"])
+
+    if check_mode:
+        return
+    _write_atomically(dest, write)
+    _write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))
