@@ -19,8 +19,8 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 
+from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
@@ -85,21 +85,15 @@ def _part_tar(member, payload_size):
     return header, b"\0" * (padding + 2 * tarfile.BLOCKSIZE + record_padding)
 
 
-def _write_atomically(path, write):
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                         delete=False)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+def _slice(source, size, bundle):
+    """Chunks of the next ``size`` bytes of an open bundle file."""
+    remaining = size
+    while remaining:
+        chunk = source.read(min(READ_SIZE, remaining))
+        if not chunk:
+            raise TransferError("the bundle %s changed while it was split" % bundle, hint="Run again")
+        remaining -= len(chunk)
+        yield chunk
 
 
 def hash_file(path):
@@ -157,12 +151,7 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
             header, trailer = _part_tar(member, size)
             part_hash = hashlib.sha256(header)
             payload_hash = hashlib.sha256()
-            remaining = size
-            while remaining:
-                chunk = source.read(min(READ_SIZE, remaining))
-                if not chunk:
-                    raise TransferError("the bundle %s changed while it was split" % bundle)
-                remaining -= len(chunk)
+            for chunk in _slice(source, size, bundle):
                 part_hash.update(chunk)
                 payload_hash.update(chunk)
                 bundle_hash.update(chunk)
@@ -192,7 +181,7 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
         written.append(index_name(plan.stem))
         if not check_mode:
             text = json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
-            _write_atomically(index_path, lambda handle: handle.write(text))
+            write_atomically(index_path, lambda handle: handle.write(text))
     return {"index": index_name(plan.stem), "parts": [p["name"] for p in parts], "written": written,
             "part_count": len(parts), "bundle_sha256": index["bundle"]["sha256"], "changed": bool(written)}
 
@@ -211,19 +200,14 @@ def _write_part(bundle, target, offset, size, header, trailer, expected):
         handle.write(header)
         with open(bundle, "rb") as source:
             source.seek(offset)
-            remaining = size
-            while remaining:
-                chunk = source.read(min(READ_SIZE, remaining))
-                if not chunk:
-                    raise TransferError("the bundle %s changed while it was split" % bundle)
-                remaining -= len(chunk)
+            for chunk in _slice(source, size, bundle):
                 hasher.update(chunk)
                 handle.write(chunk)
         hasher.update(trailer)
         handle.write(trailer)
         if hasher.hexdigest() != expected:
             raise TransferError("the bundle %s changed while it was split" % bundle, hint="Run again")
-    _write_atomically(target, write)
+    write_atomically(target, write)
 
 
 def read_index(path, public_keys):
@@ -288,5 +272,5 @@ def reassemble(index, directory, dest, check_mode=False):
 
     if check_mode:
         return
-    _write_atomically(dest, write)
-    _write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))
+    write_atomically(dest, write)
+    write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))

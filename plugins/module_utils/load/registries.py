@@ -10,15 +10,13 @@ mirror, and the rewrite rule maps the path to where the load put it (``<prefix>/
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 try:
     import yaml
     HAS_YAML = True
 except ImportError:  # pragma: no cover - reported at run time
     HAS_YAML = False
 
+from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.load.targets import host_component
 
@@ -67,19 +65,8 @@ def write_registries(document, dest, check_mode=False):
         pass
     if check_mode:
         return True
-    directory = os.path.dirname(os.path.abspath(dest))
     try:
-        handle = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".registries.", suffix=".tmp",
-                                             delete=False, encoding="utf-8")
+        write_atomically(dest, lambda handle: handle.write(text.encode("utf-8")), mode=0o600)
     except OSError as exc:
         raise LoadError("cannot write %s: %s" % (dest, exc.strerror), hint="Check the directory and its permissions")
-    try:
-        with handle:
-            handle.write(text)
-        os.chmod(handle.name, 0o600)
-        os.replace(handle.name, dest)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
     return True

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Files that appear whole or not at all: written to a temporary file beside the target, synced, renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomically(path, write, mode=0o644):
+    """Call ``write(handle)`` on a temporary file in path's directory, then rename it onto path.
+
+    On any failure the temporary file is removed and path is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                         delete=False)
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, path)
+    except BaseException:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+        raise
