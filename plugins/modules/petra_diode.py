@@ -20,6 +20,13 @@ description:
     M(petra.core.petra_verify). A bundle that fails is removed."
   - "O(transport=directory) writes the parts to, and reads them from, a directory: removable media for
     sneakernet, or a guard's outbox and inbox. Parts already present and unchanged are not written again."
+  - "O(transport=diode) also uploads the parts and the index to O(s3_bucket) (SHA-256 checksums, SSE-KMS with
+    O(kms_key_id), tags naming the mapping) and creates one AWS Diode transfer per file with a deterministic
+    C(clientRequestToken); with O(wait) it polls until every transfer is C(SUCCEEDED) and fails naming each
+    C(REJECTED) or C(FAILED) part with Diode's C(errorMessage). A re-run uploads nothing already there and creates
+    no duplicate transfer. Receiving downloads C(<mapping_id>/<s3_prefix>/...) from O(delivery_bucket) into
+    O(directory) and continues as the directory transport. The Diode client uses the service model shipped with
+    the collection; O(diode_endpoint_url) points it at the AWS simulator or Petra's emulator (docs/diode.md)."
   - Runs on the controller; parts are streamed, memory stays flat.
 author:
   - Petra maintainers (@petra-maintainers)
@@ -33,10 +40,55 @@ options:
     default: sent
   transport:
     description:
-      - How parts travel. V(directory) writes and reads a directory.
+      - How parts travel. V(directory) writes and reads a directory; V(diode) goes through S3 and AWS Diode
+        (O(directory) is then the local staging directory of the parts).
     type: str
-    choices: [directory]
+    choices: [directory, diode]
     default: directory
+  s3_bucket:
+    description:
+      - With O(transport=diode) and O(state=sent), the mapping's source bucket.
+    type: str
+  s3_prefix:
+    description:
+      - Key prefix of the parts in the source bucket (and below C(<mapping_id>/) in the delivery bucket).
+    type: str
+    default: ''
+  mapping_id:
+    description:
+      - The Diode account mapping (a lowercase UUID). Required with O(transport=diode).
+    type: str
+  kms_key_id:
+    description:
+      - Encrypt the uploaded parts with this KMS key (SSE-KMS).
+    type: str
+  diode_endpoint_url:
+    description:
+      - The Diode endpoint; defaults to C(https://diode.<region>.amazonaws.com).
+    type: str
+  delivery_bucket:
+    description:
+      - With O(transport=diode) and O(state=received), the mapping's delivery bucket.
+    type: str
+  wait:
+    description:
+      - With O(transport=diode), wait until every transfer reaches a final state and fail on C(REJECTED) or C(FAILED).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for transfers with O(wait).
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between the first C(DescribeTransfer) polls; the interval grows up to 30 seconds.
+    type: float
+    default: 5.0
+  receipt:
+    description:
+      - With O(transport=diode), write the transfer receipt (JSON) here as custody evidence of the CDS hop.
+    type: path
   src:
     description:
       - The bundle to send (O(state=sent)). Its signature is read from O(signature).
@@ -101,6 +153,20 @@ EXAMPLES = r"""
     directory: /media/transfer
     signing_key: /etc/petra/bundle.pem
 
+- name: Send it through AWS Diode, and keep the receipt
+  petra.core.petra_diode:
+    state: sent
+    transport: diode
+    src: /srv/outbox/platform-1.4.0.tar.zst
+    directory: /srv/staging/parts
+    signing_key: awskms:///alias/petra-bundle
+    s3_bucket: low-side-transfers
+    s3_prefix: platform/1.4.0
+    mapping_id: 0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b
+    kms_key_id: alias/petra-transfers
+    region: us-gov-west-1
+    receipt: /srv/custody/platform-1.4.0-diode.json
+
 - name: On the far side, prove the parts and rebuild the bundle
   petra.core.petra_diode:
     state: received
@@ -149,6 +215,22 @@ size:
   description: With O(state=received), the bundle size in bytes.
   returned: state is received
   type: int
+transfers:
+  description: With O(transport=diode) and O(state=sent), every file with its C(key), whether it was C(uploaded) by this
+    run, its C(transfer_id) and C(status).
+  returned: transport is diode and state is sent
+  type: list
+  elements: dict
+receipt:
+  description: With O(transport=diode) and O(state=sent), the receipt, every object with its S3 version, checksums,
+    transfer id, status and times; CloudTrail correlates the CDS hop by transfer id.
+  returned: transport is diode and state is sent
+  type: dict
+downloaded:
+  description: With O(transport=diode) and O(state=received), the files fetched from the delivery bucket.
+  returned: transport is diode and state is received
+  type: list
+  elements: str
 verification:
   description: With O(state=received), the result of verifying the reassembled bundle (as M(petra.core.petra_verify)
     returns it). Absent in check mode when the bundle would be rebuilt.

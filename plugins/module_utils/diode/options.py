@@ -19,7 +19,17 @@ from ansible_collections.petra.core.plugins.module_utils.signing.options import 
 DIODE_ARGUMENT_SPEC = dict(SIGNING_ARGUMENT_SPEC, **AWS_ARGUMENT_SPEC)
 DIODE_ARGUMENT_SPEC.update(
     state=dict(type="str", default="sent", choices=["sent", "received"]),
-    transport=dict(type="str", default="directory", choices=["directory"]),
+    transport=dict(type="str", default="directory", choices=["directory", "diode"]),
+    s3_bucket=dict(type="str"),
+    s3_prefix=dict(type="str", default=""),
+    mapping_id=dict(type="str"),
+    kms_key_id=dict(type="str", no_log=False),
+    diode_endpoint_url=dict(type="str"),
+    delivery_bucket=dict(type="str"),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=3600),
+    poll_interval=dict(type="float", default=5.0),
+    receipt=dict(type="path"),
     src=dict(type="path"),
     signature=dict(type="path"),
     dest=dict(type="path"),
@@ -34,13 +44,69 @@ DIODE_REQUIRED_IF = [
     ("state", "sent", ("src",)),
     ("state", "sent", ("signing_key", "signing_key_content"), True),
     ("state", "received", ("dest", "public_key")),
+    ("transport", "diode", ("mapping_id",)),
 ]
 
 
 def run_diode(params, check_mode):
+    if params["transport"] == "diode":
+        return run_aws_diode(params, check_mode)
     if params["state"] == "sent":
         return transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                           params["max_part_size"], params.get("signature"),
                                           params["allowed_extensions"], check_mode)
     return transfer.receive_from_directory(params["directory"], params["dest"], load_public_keys(params["public_key"]),
                                            params.get("index"), check_mode)
+
+
+def run_aws_diode(params, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+    from ansible_collections.petra.core.plugins.module_utils.diode import s3transport
+    from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+    from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
+
+    connection = AWSConnection.from_params(params)
+    s3 = connection.client("s3")
+    if params["state"] == "received":
+        if not params.get("delivery_bucket"):
+            raise TransferError("receiving from AWS Diode needs delivery_bucket", hint="Set the mapping's delivery bucket")
+        fetched = s3transport.download_delivery(s3, params["delivery_bucket"], params["mapping_id"],
+                                                params["s3_prefix"], params["directory"])
+        result = transfer.receive_from_directory(params["directory"], params["dest"],
+                                                 load_public_keys(params["public_key"]), params.get("index"),
+                                                 check_mode)
+        result["downloaded"] = fetched
+        return result
+    if not params.get("s3_bucket"):
+        raise TransferError("sending through AWS Diode needs s3_bucket", hint="Set the mapping's source bucket")
+    split = transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
+                                       params["max_part_size"], params.get("signature"), params["allowed_extensions"],
+                                       check_mode)
+    region = params.get("region") or s3.meta.region_name
+    diode = diode_client(region, endpoint_url=params.get("diode_endpoint_url"),
+                         verify=params.get("aws_ca_bundle") or params.get("validate_certs", True),
+                         profile=params.get("profile"), access_key=params.get("access_key"),
+                         secret_key=params.get("secret_key"), session_token=params.get("session_token"))
+    sender = s3transport.DiodeSender(s3, diode, params["s3_bucket"], params["mapping_id"], params["s3_prefix"],
+                                     params.get("kms_key_id"))
+    if check_mode and split["changed"]:
+        records, changed = [{"name": name, "key": name, "uploaded": True} for name in split["written"]], True
+    else:
+        records, changed = sender.send(params["directory"], split, check_mode)
+    failure = None
+    if params["wait"] and not check_mode:
+        try:
+            sender.wait(records, params["wait_timeout"], params["poll_interval"])
+        except TransferError as exc:
+            failure = exc
+    document = s3transport.receipt(records, params["mapping_id"], params["s3_bucket"]) if not check_mode else None
+    if params.get("receipt") and document is not None:
+        s3transport.write_receipt(document, params["receipt"])
+    if failure is not None:
+        failure.details["receipt"] = document
+        raise failure
+    split.update(changed=changed or split["changed"], receipt=document,
+                 transfers=[{"name": r["name"], "key": r["key"], "uploaded": r["uploaded"],
+                             "transfer_id": (r.get("transfer") or {}).get("transferId"),
+                             "status": (r.get("transfer") or {}).get("status")} for r in records])
+    return split

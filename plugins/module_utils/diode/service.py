@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 try:
+    import botocore.config
     import botocore.loaders
     import botocore.session
     import boto3
@@ -40,8 +41,14 @@ def diode_session(profile=None, access_key=None, secret_key=None, session_token=
     return boto3.session.Session(botocore_session=core)
 
 
-def diode_client(region, endpoint_url=None, **credentials):
-    """A Diode client; ``endpoint_url`` points it at the service, the AWS simulator, or Petra's emulator."""
+def diode_client(region, endpoint_url=None, verify=True, **credentials):
+    """A Diode client; ``endpoint_url`` points it at the service, the AWS simulator, or Petra's emulator.
+
+    Standard retry mode retries the errors the model marks retryable (throttling, transient failures).
+    """
     session = diode_session(**credentials)
     endpoint = endpoint_url or "https://diode.%s.amazonaws.com" % region
-    return session.client(SERVICE, region_name=region, endpoint_url=endpoint, api_version=API_VERSION)
+    config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10,
+                                    read_timeout=60, user_agent_extra="petra.core")
+    return session.client(SERVICE, region_name=region, endpoint_url=endpoint, api_version=API_VERSION,
+                          verify=verify, config=config)

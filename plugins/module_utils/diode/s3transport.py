@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""The AWS Diode transport: parts into the source bucket, one transfer per part, and back out of the delivery bucket.
+
+Re-runs are cheap and safe: an object already uploaded with the same SHA-256 (kept in its metadata, since the
+S3 checksum of a multipart object is not a whole-object digest) is not uploaded again, and a transfer already
+made for that object is not created again (and the deterministic ``clientRequestToken`` makes a retried
+CreateTransfer idempotent on Diode's side too).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
+from ansible_collections.petra.core.plugins.module_utils.aws.client import error_code, wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
+from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+
+SHA256_METADATA = "petra-sha256"
+TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED")
+RETRYABLE = ("ResourceLimitExceededException", "TransientFailureException", "ThrottlingException")
+
+
+def client_request_token(mapping_id, key, sha256, attempt=0):
+    """The same object, sent again after ``attempt`` failed transfers, gets the same token: no duplicates."""
+    text = "%s|%s|%s|%d" % (mapping_id, key, sha256, attempt)
+    return "petra:" + hashlib.sha256(text.encode()).hexdigest()[:58]
+
+
+def describe(bundle_name, name):
+    text = "petra %s %s" % (bundle_name, name)
+    return text if len(text) <= 100 else text[:97].rstrip() + "..."
+
+
+def _retrying(call, action, attempts=8, backoff=0.5):
+    """Diode throttles per mapping: retry its retryable errors and 5xx with exponential backoff."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:  # botocore raises many types; all are reported with their code
+            code = error_code(exc)
+            status = ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+            if (code in RETRYABLE or status >= 500) and attempt + 1 < attempts:
+                time.sleep(min(backoff * (2 ** attempt), 20))
+                continue
+            raise TransferError(wrap_client_error(exc, action).message,
+                                hint="Check the mapping, the buckets and the caller's permissions")
+    raise TransferError("%s kept failing" % action)
+
+
+class DiodeSender:
+    def __init__(self, s3, diode, bucket, mapping_id, prefix="", kms_key_id=None):
+        self.s3 = s3
+        self.diode = diode
+        self.bucket = bucket
+        self.mapping_id = mapping_id
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.kms_key_id = kms_key_id
+
+    def _uploaded(self, key, sha256):
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:  # botocore raises many types; a missing object is the expected one
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise TransferError(wrap_client_error(exc, "S3 HeadObject s3://%s/%s" % (self.bucket, key)).message)
+        return head if (head.get("Metadata") or {}).get(SHA256_METADATA) == sha256 else None
+
+    def upload(self, path, key, sha256, bundle_name):
+        extra = {"ChecksumAlgorithm": "SHA256", "Metadata": {SHA256_METADATA: sha256},
+                 "Tagging": "petra-mapping-id=%s&petra-bundle=%s" % (self.mapping_id, bundle_name)}
+        if self.kms_key_id:
+            extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
+        _retrying(lambda: self.s3.upload_file(path, self.bucket, key, ExtraArgs=extra),
+                  "S3 upload of %s to s3://%s/%s" % (os.path.basename(path), self.bucket, key))
+        return self._uploaded(key, sha256)
+
+    def _existing_transfer(self, key, since):
+        """(a live or successful transfer of this upload, the number of failed or rejected ones)."""
+        s3_uri = "s3://%s/%s" % (self.bucket, key)
+        found, failed = None, 0
+        request = {"filter": {"mappingId": self.mapping_id, "s3Uri": s3_uri}}
+        while True:
+            answer = _retrying(lambda: self.diode.list_transfers(**request), "Diode ListTransfers")
+            for transfer in answer.get("transferList") or []:
+                sent = transfer.get("dateSent")
+                sent = sent.timestamp() if hasattr(sent, "timestamp") else float(sent or 0)
+                if sent < since - 1:
+                    continue
+                if transfer.get("status") in ("IN_TRANSIT", "SUCCEEDED"):
+                    found = transfer
+                else:
+                    failed += 1
+            if not answer.get("nextToken"):
+                return found, failed
+            request["nextToken"] = answer["nextToken"]
+
+    def send(self, directory, sent, check_mode=False):
+        """Upload the part files and index in ``sent`` (a split result) and create their transfers."""
+        records = []
+        changed = False
+        names = sent["parts"] + [sent["index"]]
+        bundle_name = sent["index"][:-len(".parts.json")]
+        for name in names:
+            path = os.path.join(directory, name)
+            sha256 = part_files.hash_file(path)
+            key = self.prefix + name
+            head = self._uploaded(key, sha256)
+            uploaded = head is None
+            if uploaded:
+                changed = True
+                if check_mode:
+                    records.append({"name": name, "key": key, "sha256": sha256, "uploaded": True, "transfer": None})
+                    continue
+                head = self.upload(path, key, sha256, bundle_name)
+            since = head["LastModified"].timestamp() if hasattr(head["LastModified"], "timestamp") else 0
+            transfer, failed = (None, 0) if uploaded else self._existing_transfer(key, since)
+            created = transfer is None
+            if created:
+                changed = True
+                if not check_mode:
+                    token = client_request_token(self.mapping_id, key, sha256, failed)
+                    transfer = _retrying(lambda: self.diode.create_transfer(
+                        description=describe(bundle_name, name.rsplit(".", 1)[0].rsplit(".", 1)[-1]),
+                        s3Bucket=self.bucket, s3Key=key, mappingId=self.mapping_id, clientRequestToken=token,
+                        tags={"petra-bundle": bundle_name}), "Diode CreateTransfer for %s" % key)["transfer"]
+            records.append({"name": name, "key": key, "sha256": sha256, "uploaded": uploaded,
+                            "s3VersionId": head.get("VersionId"), "checksumSHA256": head.get("ChecksumSHA256"),
+                            "transferCreated": created, "transfer": transfer})
+        return records, changed
+
+    def wait(self, records, timeout, poll=2.0):
+        deadline = time.monotonic() + timeout
+        pending = [r for r in records if r.get("transfer") and r["transfer"].get("status") not in TERMINAL]
+        delay = poll
+        while pending:
+            still = []
+            for record in pending:
+                transfer_id = record["transfer"]["transferId"]
+                record["transfer"] = _retrying(lambda: self.diode.describe_transfer(transferId=transfer_id),
+                                               "Diode DescribeTransfer %s" % transfer_id)["transfer"]
+                if record["transfer"].get("status") not in TERMINAL:
+                    still.append(record)
+            pending = still
+            if pending:
+                if time.monotonic() >= deadline:
+                    raise TransferError("%d transfer(s) still in transit after %ds: %s" % (
+                        len(pending), timeout, ", ".join(r["name"] for r in pending)),
+                        hint="Run again with wait: the parts and transfers are kept", parts=[r["name"] for r in pending])
+                time.sleep(delay)
+                delay = min(delay * 1.5, 30)
+        bad = [r for r in records if r.get("transfer") and r["transfer"].get("status") in ("FAILED", "REJECTED")]
+        if bad:
+            raise TransferError("%d part(s) did not cross: %s" % (len(bad), "; ".join(
+                "%s %s: %s" % (r["name"], r["transfer"]["status"], r["transfer"].get("errorMessage") or "no message")
+                for r in bad)), hint="Fix what Diode reports (extension, size, mapping), then run again",
+                parts=[r["name"] for r in bad])
+
+
+def receipt(records, mapping_id, bucket):
+    """Custody evidence for the CDS hop: every object, its checksum and version, and its transfer."""
+    items = []
+    for record in records:
+        transfer = record.get("transfer") or {}
+        items.append({"file": record["name"], "s3Uri": "s3://%s/%s" % (bucket, record["key"]),
+                      "sha256": record["sha256"], "s3VersionId": record.get("s3VersionId"),
+                      "checksumSHA256": record.get("checksumSHA256"), "transferId": transfer.get("transferId"),
+                      "status": transfer.get("status"), "errorMessage": transfer.get("errorMessage"),
+                      "dateSent": _time(transfer.get("dateSent")), "dateReceived": _time(transfer.get("dateReceived"))})
+    return {"kind": "PetraDiodeReceipt", "mappingId": mapping_id, "written": _time(time.time()), "files": items}
+
+
+def _time(value):
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc).isoformat()
+
+
+def write_receipt(document, path):
+    text = json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+    write_atomically(path, lambda handle: handle.write(text))
+
+
+def download_delivery(s3, bucket, mapping_id, prefix, directory):
+    """Copy the delivered part files and index (``<mappingId>/<prefix>...``) into directory, streaming."""
+    root = "%s/%s" % (mapping_id, prefix.strip("/") + "/" if prefix.strip("/") else "")
+    paginator = s3.get_paginator("list_objects_v2")
+    fetched = []
+    for page in _retrying(lambda: list(paginator.paginate(Bucket=bucket, Prefix=root)),
+                          "S3 ListObjectsV2 s3://%s/%s" % (bucket, root)):
+        for item in page.get("Contents") or []:
+            name = item["Key"][len(root):]
+            if "/" in name or not (name.endswith(".tar") or name.endswith(".parts.json")):
+                continue
+            target = os.path.join(directory, name)
+            if os.path.isfile(target) and os.path.getsize(target) == item["Size"]:
+                fetched.append(name)
+                continue
+            _retrying(lambda key=item["Key"], target=target: s3.download_file(bucket, key, target),
+                      "S3 download of s3://%s/%s" % (bucket, item["Key"]))
+            fetched.append(name)
+    return fetched
