@@ -8,6 +8,7 @@ independent check of the signature. Output lands in demo-out/.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -119,10 +120,9 @@ def main():
         step("Running it again: nothing to do (idempotent)")
         print(_recap(playbook("petra.core.bundle_create", "-e", "@vars.yml")))
 
-        step("Carrying the bundle to the high side (a copy into inbox/) and verifying it there")
         inbox = os.path.join(OUT, "inbox", os.path.basename(bundle))
-        shutil.copy(bundle, inbox)
-        shutil.copy(bundle + ".sig", inbox + ".sig")
+        carry_through_diode(bundle, inbox, key, pub)
+        step("Verifying the received bundle on the high side")
         output = playbook("petra.core.bundle_verify", "-e", "bundle_verify_path=" + inbox,
                           "-e", "bundle_verify_public_key=" + pub)
         print("    " + _line(output, "verified with key"))
@@ -192,11 +192,86 @@ def main():
         print("    contents    3 images (one multi-arch index), 1 manifest set, 1 file")
         print("    verified    yes, by petra.core.petra_verify and by openssl")
         print("    tampering   detected and refused")
+        print("    crossing    AWS Diode (emulated): parts, signed index, receipt; rebuilt and verified")
         print("    high side   every image loaded with its original digest (checked with skopeo); a second load")
         print("                pushed nothing")
         print("    took        %.1fs" % (time.monotonic() - started))
     finally:
         registry.stop()
+
+
+MAPPING = "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"
+
+
+def carry_through_diode(bundle, inbox, key, pub):
+    """Low-side bucket -> Petra's Diode emulator -> high-side bucket, with moto as S3 on loopback."""
+    import boto3
+    import threading
+    from moto.server import ThreadedMotoServer
+    from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
+
+    step("Starting S3 (moto) and the AWS Diode emulator on loopback")
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = servers.free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = "http://127.0.0.1:%d" % port
+    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="low-side")
+    s3.create_bucket(Bucket="high-side")
+    kms_key = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint).create_key()["KeyMetadata"]["KeyId"]
+    emulator = make_server(DiodeEmulator(s3, [Mapping(MAPPING, "high-side", size_limit=100 * 1000 * 1000)], delay=0.5))
+    threading.Thread(target=emulator.serve_forever, daemon=True).start()
+    diode_url = "http://127.0.0.1:%d" % emulator.server_address[1]
+    print("    S3 at %s (buckets low-side, high-side), Diode emulator at %s" % (endpoint, diode_url))
+    try:
+        os.makedirs(os.path.join(OUT, "staging", "low"), exist_ok=True)
+        os.makedirs(os.path.join(OUT, "staging", "high"), exist_ok=True)
+        with open(os.path.join(OUT, "transfer-vars.yml"), "w") as handle:
+            handle.write(textwrap.dedent("""\
+                bundle_transfer_src: {bundle}
+                bundle_transfer_signing_key: {key}
+                bundle_transfer_transport: diode
+                bundle_transfer_directory: {staging}
+                bundle_transfer_max_part_size: 1200KiB
+                bundle_transfer_s3_bucket: low-side
+                bundle_transfer_s3_prefix: demo-platform/1.0.0
+                bundle_transfer_mapping_id: {mapping}
+                bundle_transfer_kms_key_id: {kms}
+                bundle_transfer_diode_endpoint_url: {diode}
+                bundle_transfer_aws_region: us-east-1
+                bundle_transfer_aws_endpoint_url: {s3}
+                bundle_transfer_receipt: {receipt}
+                """.format(bundle=bundle, key=key, staging=os.path.join(OUT, "staging", "low"), mapping=MAPPING,
+                           kms=kms_key, diode=diode_url, s3=endpoint, receipt=os.path.join(OUT, "receipt.json"))))
+        with open(os.path.join(OUT, "receive-vars.yml"), "w") as handle:
+            handle.write(textwrap.dedent("""\
+                bundle_receive_transport: diode
+                bundle_receive_directory: {staging}
+                bundle_receive_dest: {inbox}
+                bundle_receive_public_key: [{pub}]
+                bundle_receive_delivery_bucket: high-side
+                bundle_receive_s3_prefix: demo-platform/1.0.0
+                bundle_receive_mapping_id: {mapping}
+                bundle_receive_aws_region: us-east-1
+                bundle_receive_aws_endpoint_url: {s3}
+                """.format(staging=os.path.join(OUT, "staging", "high"), inbox=inbox, pub=pub, mapping=MAPPING,
+                           s3=endpoint)))
+        step("ansible-playbook petra.core.bundle_transfer: 1200 KiB parts + signed index -> low-side bucket -> Diode")
+        print(_recap(playbook("petra.core.bundle_transfer", "-e", "@transfer-vars.yml")))
+        with open(os.path.join(OUT, "receipt.json")) as handle:
+            files = json.load(handle)["files"]
+        print("    %d files crossed, all %s; receipt: %s" % (
+            len(files), "/".join(sorted({f["status"] for f in files})), os.path.join(OUT, "receipt.json")))
+        step("Sending again: nothing uploaded, no new transfer")
+        print(_recap(playbook("petra.core.bundle_transfer", "-e", "@transfer-vars.yml")))
+        step("ansible-playbook petra.core.bundle_receive: high-side bucket -> parts proven -> bundle rebuilt")
+        print(_recap(playbook("petra.core.bundle_receive", "-e", "@receive-vars.yml")))
+    finally:
+        emulator.shutdown()
+        moto.stop()
 
 
 def _recap(output):
