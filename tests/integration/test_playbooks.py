@@ -170,3 +170,26 @@ def test_load_through_ansible_masks_the_password(tmp_path, play_text, registry, 
     assert result["registries"]["configs"][high.host]["auth"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     assert high_user[1] in (tmp_path / "registries.yaml").read_text()
     assert result["images"][0]["source"] == registry.app and result["images"][0]["digest"] == registry.app_digest
+
+
+def test_flatcar_render_through_ansible(tmp_path):
+    play = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: render
+      petra.core.petra_flatcar:
+        node_role: server
+        cluster_init: true
+        token: Sup3r-Secret-Token
+        k3s: {url: "s3://artifacts/k3s", sha256: "%s"}
+        dest: %s
+""" % ("d" * 64, tmp_path / "server.ign")
+    first = run_playbook(tmp_path, play)["render"]
+    assert first["changed"] is True and first["fits_user_data"] is True
+    assert oct(os.stat(tmp_path / "server.ign").st_mode & 0o777) == "0o600"
+    assert "Sup3r-Secret-Token" not in json.dumps({k: v for k, v in first.items() if k != "ignition"})
+    assert run_playbook(tmp_path, play)["render"]["changed"] is False
+    assert run_playbook(tmp_path, play.replace("cluster_init: true", "cluster_init: true\n        host_fips: true"),
+                        "--check")["render"]["changed"] is True
+    assert "fips=1" not in (tmp_path / "server.ign").read_text()
