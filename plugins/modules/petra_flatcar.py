@@ -26,21 +26,24 @@ description:
     directory. O(host_fips) adds the C(fips=1) kernel argument and C(/etc/system-fips).
   - RV(fits_user_data) tells whether the config fits EC2 user data (16 KB); a larger one needs a stub that replaces
     itself from an C(s3://) object with a hash.
+  - "With O(state=inspected), reads the Go build information embedded in O(binary) (what C(go version -m) shows) and
+    reports the Go version, C(GOFIPS140) and C(GOEXPERIMENT); with O(require_fips_module), refuses a binary not built
+    against the validated Go FIPS module (C(GOFIPS140=v1.0.0)). C(GODEBUG=fips140=on) alone does not make an
+    unvalidated build compliant."
 author:
   - Petra maintainers (@petra-maintainers)
 options:
   state:
     description:
-      - V(rendered) renders the config.
+      - V(rendered) renders the config; V(inspected) reads a k3s binary's Go build information.
     type: str
-    choices: [rendered]
+    choices: [rendered, inspected]
     default: rendered
   node_role:
     description:
-      - The k3s role of the node.
+      - The k3s role of the node. Required with O(state=rendered).
     type: str
     choices: [server, agent]
-    required: true
   cluster_init:
     description:
       - The first server, which initialises the embedded etcd cluster.
@@ -53,13 +56,12 @@ options:
   token:
     description:
       - The k3s cluster token. Written only into the root-only C(/etc/default/k3s*) file of the config.
+        Required with O(state=rendered).
     type: str
-    required: true
   k3s:
     description:
-      - Where the node fetches k3s from, pinned.
+      - Where the node fetches k3s from, pinned. Required with O(state=rendered).
     type: dict
-    required: true
     suboptions:
       url:
         description: An https://, http:// (internal mirror) or s3:// URL.
@@ -125,6 +127,15 @@ options:
     description:
       - Also write the rendered JSON here (mode 0600).
     type: path
+  binary:
+    description:
+      - With O(state=inspected), the k3s binary (a Go program) on the controller.
+    type: path
+  require_fips_module:
+    description:
+      - With O(state=inspected), fail unless the binary was built against the validated Go FIPS module.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - petra.core.attributes
   - petra.core.attributes.check_mode
@@ -147,25 +158,52 @@ EXAMPLES = r"""
     registries: "{{ loaded.registries }}"
     dest: /srv/petra/ignition/server-0.ign
   register: server0
+
+- name: Refuse a k3s binary that does not link the validated Go FIPS module
+  petra.core.petra_flatcar:
+    state: inspected
+    binary: /srv/artifacts/k3s
+    require_fips_module: true
 """
 
 RETURN = r"""
 ignition:
   description: The Ignition config (contains the token; do not log it).
-  returned: success
+  returned: state is rendered
   type: dict
 sha256:
   description: SHA-256 of the rendered JSON (compact, sorted keys), for tags and replace stubs.
-  returned: success
+  returned: state is rendered
   type: str
 size:
   description: Size of the rendered JSON in bytes.
-  returned: success
+  returned: state is rendered
   type: int
 fits_user_data:
   description: Whether the config fits EC2 user data (16 KB).
-  returned: success
+  returned: state is rendered
   type: bool
+go_version:
+  description: With O(state=inspected), the Go toolchain that built the binary.
+  returned: state is inspected
+  type: str
+  sample: go1.24.6
+gofips140:
+  description: With O(state=inspected), the C(GOFIPS140) build setting, or null.
+  returned: state is inspected
+  type: str
+goexperiment:
+  description: With O(state=inspected), the C(GOEXPERIMENT) build setting, or null.
+  returned: state is inspected
+  type: str
+fips_module:
+  description: With O(state=inspected), whether the binary links the validated Go FIPS module.
+  returned: state is inspected
+  type: bool
+settings:
+  description: With O(state=inspected), every build setting recorded in the binary.
+  returned: state is inspected
+  type: dict
 dest:
   description: The file written, when O(dest) is given.
   returned: when dest is given
@@ -175,11 +213,16 @@ dest:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import FLATCAR_ARGUMENT_SPEC, run_flatcar
+from ansible_collections.petra.core.plugins.module_utils.flatcar.options import (
+    FLATCAR_ARGUMENT_SPEC,
+    FLATCAR_REQUIRED_IF,
+    run_flatcar,
+)
 
 
 def main():
-    module = AnsibleModule(argument_spec=FLATCAR_ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=FLATCAR_ARGUMENT_SPEC, required_if=FLATCAR_REQUIRED_IF,
+                           supports_check_mode=True)
     try:
         result = run_flatcar(module.params, module.check_mode)
     except PetraError as exc:

@@ -193,3 +193,22 @@ def test_flatcar_render_through_ansible(tmp_path):
     assert run_playbook(tmp_path, play.replace("cluster_init: true", "cluster_init: true\n        host_fips: true"),
                         "--check")["render"]["changed"] is True
     assert "fips=1" not in (tmp_path / "server.ign").read_text()
+
+
+def test_flatcar_inspect_through_ansible(tmp_path):
+    import shutil
+    play = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: inspect
+      petra.core.petra_flatcar:
+        state: inspected
+        binary: %s
+        require_fips_module: %s
+"""
+    skopeo = shutil.which("skopeo")
+    info = run_playbook(tmp_path, play % (skopeo, "false"))["inspect"]
+    assert info["changed"] is False and info["go_version"].startswith("go1.") and info["fips_module"] is False
+    refused = run_playbook(tmp_path, play % (skopeo, "true"), expect_rc=2)["inspect"]
+    assert refused["failed"] is True and "validated Go FIPS module" in refused["msg"]

@@ -12,12 +12,12 @@ from ansible_collections.petra.core.plugins.module_utils.atomic import write_ato
 from ansible_collections.petra.core.plugins.module_utils.flatcar import ignition
 
 FLATCAR_ARGUMENT_SPEC = dict(
-    state=dict(type="str", default="rendered", choices=["rendered"]),
-    node_role=dict(type="str", required=True, choices=["server", "agent"]),
+    state=dict(type="str", default="rendered", choices=["rendered", "inspected"]),
+    node_role=dict(type="str", choices=["server", "agent"]),
     cluster_init=dict(type="bool", default=False),
     server_url=dict(type="str"),
-    token=dict(type="str", required=True, no_log=True),
-    k3s=dict(type="dict", required=True,
+    token=dict(type="str", no_log=True),
+    k3s=dict(type="dict",
              options=dict(url=dict(type="str", required=True), sha256=dict(type="str", required=True))),
     k3s_kind=dict(type="str", default="binary", choices=["binary", "sysext"]),
     registries=dict(type="dict"),
@@ -30,10 +30,21 @@ FLATCAR_ARGUMENT_SPEC = dict(
     fips_go=dict(type="bool", default=True),
     k3s_config_extra=dict(type="dict", default={}),
     dest=dict(type="path"),
+    binary=dict(type="path"),
+    require_fips_module=dict(type="bool", default=False),
 )
+FLATCAR_REQUIRED_IF = [
+    ("state", "rendered", ("node_role", "token", "k3s")),
+    ("state", "inspected", ("binary",)),
+]
 
 
 def run_flatcar(params, check_mode):
+    if params["state"] == "inspected":
+        from ansible_collections.petra.core.plugins.module_utils.flatcar.buildinfo import inspect
+        result = inspect(params["binary"], params["require_fips_module"])
+        result["changed"] = False
+        return result
     document = ignition.render(
         params["node_role"], params["token"], params["k3s"], cluster_init=params["cluster_init"],
         server_url=params.get("server_url"), k3s_kind=params["k3s_kind"], registries=params.get("registries"),

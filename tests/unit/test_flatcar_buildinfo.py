@@ -1,0 +1,67 @@
+"""Go build information read from binaries: Debian's Go programs, and constructed FIPS builds."""
+
+import shutil
+
+import pytest
+
+from ansible_collections.petra.core.plugins.module_utils.flatcar import buildinfo
+
+
+def varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def fake_binary(settings, go="go1.24.6"):
+    modinfo = "path\tgithub.com/k3s-io/k3s\n" + "".join("build\t%s=%s\n" % item for item in settings.items())
+    modinfo = "0" * 16 + modinfo + "1" * 16
+    header = buildinfo.MAGIC + bytes([8, buildinfo.FLAG_INLINE]) + b"\0" * 16
+    body = header + varint(len(go)) + go.encode() + varint(len(modinfo)) + modinfo.encode()
+    return b"\x7fELF" + b"\0" * 60 + body + b"\0" * 100
+
+
+@pytest.mark.parametrize("program, main_path", [("skopeo", "github.com/containers/skopeo/cmd/skopeo"),
+                                                ("docker-registry", "github.com/docker/distribution/cmd/registry")])
+def test_debian_go_binaries(program, main_path):
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail("%s is missing: run 'make test'" % program)
+    info = buildinfo.inspect(path)
+    assert info["go_version"].startswith("go1.") and info["path"] == main_path
+    assert info["settings"]["GOOS"] == "linux" and info["settings"]["-compiler"] == "gc"
+    assert info["gofips140"] is None and info["fips_module"] is False
+    with pytest.raises(buildinfo.BuildInfoError) as error:
+        buildinfo.inspect(path, require_fips_module=True)
+    assert "not built against the validated Go FIPS module" in str(error.value)
+
+
+def test_validated_module_build(tmp_path):
+    path = tmp_path / "k3s"
+    path.write_bytes(fake_binary({"GOFIPS140": "v1.0.0", "CGO_ENABLED": "1", "GOOS": "linux"}))
+    info = buildinfo.inspect(str(path), require_fips_module=True)
+    assert info["fips_module"] is True and info["gofips140"] == "v1.0.0" and info["go_version"] == "go1.24.6"
+    assert info["path"] == "github.com/k3s-io/k3s" and info["settings"]["GOOS"] == "linux"
+
+
+@pytest.mark.parametrize("settings", [{"GOFIPS140": "latest"}, {"GOFIPS140": "off"}, {},
+                                      {"GOEXPERIMENT": "boringcrypto"}])
+def test_other_builds_refused(tmp_path, settings):
+    path = tmp_path / "k3s"
+    path.write_bytes(fake_binary(settings))
+    info = buildinfo.inspect(str(path))
+    assert info["fips_module"] is False
+    assert info["boringcrypto"] is (settings.get("GOEXPERIMENT") == "boringcrypto")
+    with pytest.raises(buildinfo.BuildInfoError):
+        buildinfo.inspect(str(path), require_fips_module=True)
+
+
+def test_not_a_go_binary(tmp_path):
+    path = tmp_path / "script"
+    path.write_bytes(b"#!/bin/sh\necho hi\n")
+    with pytest.raises(buildinfo.BuildInfoError, match="no Go build information"):
+        buildinfo.inspect(str(path))
