@@ -90,3 +90,11 @@ def spool(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     return out
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto in server mode on loopback (S3, KMS, ECR, ...), with the harness-only KMS DIGEST fix."""
+    from ansible_collections.petra.core.tests.support.moto_server import MotoServer
+    with MotoServer() as server:
+        yield server

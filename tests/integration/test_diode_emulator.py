@@ -11,16 +11,9 @@ import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
 from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_session
-from ansible_collections.petra.core.tests.support.moto_server import MotoServer
 
 MAPPING = "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"
 CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture(scope="module")
-def moto():
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture

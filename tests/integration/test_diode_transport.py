@@ -15,16 +15,9 @@ from ansible_collections.petra.core.plugins.module_utils.diode.errors import Tra
 from ansible_collections.petra.core.plugins.module_utils.diode.options import run_diode
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
-from ansible_collections.petra.core.tests.support.moto_server import MotoServer
 
 MAPPING = "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"
 CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture(scope="module")
-def moto():
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credent
 from ansible_collections.petra.core.plugins.module_utils.oci.ecr import ECRCredentials, parse_ecr_host
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryClient
 from ansible_collections.petra.core.tests.support import servers
-from ansible_collections.petra.core.tests.support.moto_server import MotoServer
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -23,21 +22,20 @@ def test_ecr_host_names(host, expected):
     assert parse_ecr_host(host) == expected
 
 
-def test_ecr_token_against_a_registry(tmp_path):
-    with MotoServer() as moto:
-        connection = AWSConnection(region="us-east-1", endpoint_url=moto.endpoint, access_key="testing",
-                                   secret_key="testing")
-        token = boto3.client("ecr", region_name="us-east-1", endpoint_url=moto.endpoint, aws_access_key_id="testing",
-                             aws_secret_access_key="testing").get_authorization_token()
-        import base64
-        user, password = base64.b64decode(token["authorizationData"][0]["authorizationToken"]).decode().split(":", 1)
-        # A registry that only accepts the ECR token, standing in for ECR (forced: its name is not an ECR name).
-        with servers.Registry(str(tmp_path), users={user: password}) as registry:
-            credentials = ECRCredentials(Credentials(), connection, force=True)
-            client = RegistryClient(registry.host, credentials, insecure=True, retries=0)
-            response = client.request("GET", "", None, ok=(200,))
-            response.close()
-            assert credentials.for_registry(registry.host) == (user, password)
-        # Registries that are not ECR still use the fallback (auth files, explicit credentials).
-        fallback = ECRCredentials(Credentials("u", "p"), connection)
-        assert fallback.for_registry("registry.example:5000") == ("u", "p")
+def test_ecr_token_against_a_registry(tmp_path, moto):
+    connection = AWSConnection(region="us-east-1", endpoint_url=moto.endpoint, access_key="testing",
+                               secret_key="testing")
+    token = boto3.client("ecr", region_name="us-east-1", endpoint_url=moto.endpoint, aws_access_key_id="testing",
+                         aws_secret_access_key="testing").get_authorization_token()
+    import base64
+    user, password = base64.b64decode(token["authorizationData"][0]["authorizationToken"]).decode().split(":", 1)
+    # A registry that only accepts the ECR token, standing in for ECR (forced: its name is not an ECR name).
+    with servers.Registry(str(tmp_path), users={user: password}) as registry:
+        credentials = ECRCredentials(Credentials(), connection, force=True)
+        client = RegistryClient(registry.host, credentials, insecure=True, retries=0)
+        response = client.request("GET", "", None, ok=(200,))
+        response.close()
+        assert credentials.for_registry(registry.host) == (user, password)
+    # Registries that are not ECR still use the fallback (auth files, explicit credentials).
+    fallback = ECRCredentials(Credentials("u", "p"), connection)
+    assert fallback.for_registry("registry.example:5000") == ("u", "p")

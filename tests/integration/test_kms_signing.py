@@ -12,15 +12,8 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.spec import Bund
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import SigningError, load_signer
-from ansible_collections.petra.core.tests.support.moto_server import MotoServer
 
 CREDS = {"access_key": "testing", "secret_key": "testing"}
-
-
-@pytest.fixture(scope="module")
-def moto():
-    with MotoServer() as server:
-        yield server
 
 
 def make_key(moto, region, spec="ECC_NIST_P256", usage="SIGN_VERIFY", alias=None):
