@@ -127,6 +127,22 @@ options:
     description:
       - Also write the rendered JSON here (mode 0600).
     type: path
+  config_s3_uri:
+    description:
+      - "C(s3://bucket/key) for the full config when it does not fit EC2 user data (16 KB): it is uploaded there
+        (SHA-256 checksum, its digest in metadata so an unchanged config is not uploaded again) and RV(user_data)
+        becomes a stub whose C(ignition.config.replace) fetches it with C(verification.hash). The node's instance
+        profile needs C(s3:GetObject) on it."
+    type: str
+  config_s3_always:
+    description:
+      - Use O(config_s3_uri) even when the config would fit user data.
+    type: bool
+    default: false
+  config_s3_kms_key_id:
+    description:
+      - Encrypt the uploaded config with this KMS key (SSE-KMS).
+    type: str
   binary:
     description:
       - With O(state=inspected), the k3s binary (a Go program) on the controller.
@@ -137,6 +153,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - petra.core.aws
   - petra.core.attributes
   - petra.core.attributes.check_mode
 seealso:
@@ -183,6 +200,14 @@ fits_user_data:
   description: Whether the config fits EC2 user data (16 KB).
   returned: state is rendered
   type: bool
+user_data:
+  description: What to put in EC2 user data, the config itself, or the replace stub when O(config_s3_uri) is used.
+  returned: state is rendered
+  type: str
+config_s3_uri:
+  description: Where the full config was published, when the stub is used.
+  returned: when the stub is used
+  type: str
 go_version:
   description: With O(state=inspected), the Go toolchain that built the binary.
   returned: state is inspected

@@ -9,9 +9,20 @@ from __future__ import annotations
 import os
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
+from ansible_collections.petra.core.plugins.module_utils.aws.client import (
+    AWS_ARGUMENT_SPEC,
+    AWSConnection,
+    error_code,
+    wrap_client_error,
+)
 from ansible_collections.petra.core.plugins.module_utils.flatcar import ignition
+from ansible_collections.petra.core.plugins.module_utils.flatcar.ignition import IgnitionError
 
 FLATCAR_ARGUMENT_SPEC = dict(
+    AWS_ARGUMENT_SPEC,
+    config_s3_uri=dict(type="str"),
+    config_s3_always=dict(type="bool", default=False),
+    config_s3_kms_key_id=dict(type="str", no_log=False),
     state=dict(type="str", default="rendered", choices=["rendered", "inspected"]),
     node_role=dict(type="str", choices=["server", "agent"]),
     cluster_init=dict(type="bool", default=False),
@@ -53,7 +64,16 @@ def run_flatcar(params, check_mode):
         fips_go=params["fips_go"], k3s_config_extra=params["k3s_config_extra"])
     data, digest = ignition.serialise(document)
     result = {"changed": False, "ignition": document, "sha256": digest, "size": len(data),
-              "fits_user_data": len(data) <= ignition.USER_DATA_LIMIT}
+              "fits_user_data": len(data) <= ignition.USER_DATA_LIMIT, "user_data": data.decode("utf-8")}
+    uri = params.get("config_s3_uri")
+    if uri and (params["config_s3_always"] or not result["fits_user_data"]):
+        result["changed"] = _publish(params, uri, data, digest, check_mode) or result["changed"]
+        stub = ignition.replace_stub(params["ignition_version"], uri, "sha256-" + digest)
+        result["user_data"] = ignition.serialise(stub)[0].decode("utf-8")
+        result["config_s3_uri"] = uri
+    elif not result["fits_user_data"]:
+        result["warnings"] = ["the config is %d bytes, over the 16 KB EC2 user-data limit: give config_s3_uri so "
+                              "user data can carry a stub that replaces itself from S3" % len(data)]
     dest = params.get("dest")
     if dest:
         current = None
@@ -66,3 +86,29 @@ def run_flatcar(params, check_mode):
                 write_atomically(dest, lambda handle: handle.write(data), mode=0o600)
         result["dest"] = dest
     return result
+
+
+def _publish(params, uri, data, digest, check_mode):
+    """Upload the full config to s3://bucket/key unless it is already there; True when it was (or would be)."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise IgnitionError("config_s3_uri %r is not s3://bucket/key" % uri)
+    bucket, key = uri[5:].split("/", 1)
+    s3 = AWSConnection.from_params(params).client("s3")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        if (head.get("Metadata") or {}).get("petra-sha256") == digest:
+            return False
+    except Exception as exc:  # botocore raises many types; a missing object is the expected one
+        if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise IgnitionError(wrap_client_error(exc, "S3 HeadObject %s" % uri).message)
+    if check_mode:
+        return True
+    extra = {"ChecksumAlgorithm": "SHA256", "Metadata": {"petra-sha256": digest}, "ContentType": "application/json"}
+    if params.get("config_s3_kms_key_id"):
+        extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=params["config_s3_kms_key_id"])
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    except Exception as exc:  # botocore raises many types; all are reported with their code
+        raise IgnitionError(wrap_client_error(exc, "S3 PutObject %s" % uri).message,
+                            hint="The node role needs s3:GetObject on it too, to fetch the config at boot")
+    return True
