@@ -20,3 +20,14 @@ class PetraError(Exception):
         if self.hint:
             return "%s. %s" % (self.message.rstrip("."), self.hint)
         return self.message
+
+
+def failure_result(exc):
+    """A task's failure result for a PetraError: the message, the short reason code, and the error's details."""
+    result = {"msg": str(exc)}
+    reason = getattr(exc, "reason", None)
+    if reason:
+        result["reason"] = reason
+    for key, value in exc.details.items():
+        result.setdefault(key, value)
+    return result

@@ -371,29 +371,17 @@ verified:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.petra.core.plugins.module_utils.bundle.options import (
     BUNDLE_ARGUMENT_SPEC,
     BUNDLE_MUTUALLY_EXCLUSIVE,
     BUNDLE_REQUIRED_IF,
 )
 from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_bundle
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=BUNDLE_ARGUMENT_SPEC,
-        mutually_exclusive=BUNDLE_MUTUALLY_EXCLUSIVE,
-        required_if=BUNDLE_REQUIRED_IF,
-        supports_check_mode=True,
-    )
-    try:
-        result = run_bundle(module.params, module.check_mode)
-    except PetraError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_module(run_bundle, BUNDLE_ARGUMENT_SPEC, mutually_exclusive=BUNDLE_MUTUALLY_EXCLUSIVE, required_if=BUNDLE_REQUIRED_IF)
 
 
 if __name__ == "__main__":

@@ -243,25 +243,17 @@ parts_failed:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.petra.core.plugins.module_utils.diode.options import (
     DIODE_ARGUMENT_SPEC,
     DIODE_MUTUALLY_EXCLUSIVE,
     DIODE_REQUIRED_IF,
     run_diode,
 )
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=DIODE_ARGUMENT_SPEC, mutually_exclusive=DIODE_MUTUALLY_EXCLUSIVE,
-                           required_if=DIODE_REQUIRED_IF, supports_check_mode=True)
-    try:
-        result = run_diode(module.params, module.check_mode)
-    except PetraError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    module.exit_json(**result)
+    run_module(run_diode, DIODE_ARGUMENT_SPEC, mutually_exclusive=DIODE_MUTUALLY_EXCLUSIVE, required_if=DIODE_REQUIRED_IF)
 
 
 if __name__ == "__main__":

@@ -235,9 +235,7 @@ dest:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
 from ansible_collections.petra.core.plugins.module_utils.flatcar.options import (
     FLATCAR_ARGUMENT_SPEC,
     FLATCAR_REQUIRED_IF,
@@ -246,13 +244,7 @@ from ansible_collections.petra.core.plugins.module_utils.flatcar.options import 
 
 
 def main():
-    module = AnsibleModule(argument_spec=FLATCAR_ARGUMENT_SPEC, required_if=FLATCAR_REQUIRED_IF,
-                           supports_check_mode=True)
-    try:
-        result = run_flatcar(module.params, module.check_mode)
-    except PetraError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_module(run_flatcar, FLATCAR_ARGUMENT_SPEC, required_if=FLATCAR_REQUIRED_IF)
 
 
 if __name__ == "__main__":

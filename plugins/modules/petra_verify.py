@@ -82,7 +82,7 @@ key_id:
   type: str
 path:
   description: The bundle file.
-  returned: always
+  returned: success
   type: str
 signature:
   description: The signature file used.
@@ -152,20 +152,13 @@ reason:
   sample: altered
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.petra.core.plugins.module_utils.bundle.options import VERIFY_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_verify
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=VERIFY_ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run_verify(module.params)
-    except PetraError as exc:
-        module.fail_json(msg=str(exc), path=module.params["path"], reason=getattr(exc, "reason", "error"))
-    module.exit_json(**result)
+    run_module(lambda params, check_mode: run_verify(params), VERIFY_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

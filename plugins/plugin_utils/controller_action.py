@@ -18,7 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.errors import PetraError, failure_result
 
 
 def plain(value):
@@ -119,11 +119,6 @@ class ControllerAction(ActionBase):
         try:
             outcome = self.run_on_controller(params, task_vars or {}, bool(self._task.check_mode))
         except PetraError as exc:
-            outcome = {"failed": True, "msg": str(exc)}
-            reason = getattr(exc, "reason", None)
-            if reason:
-                outcome["reason"] = reason
-            for key, value in exc.details.items():
-                outcome.setdefault(key, value)
+            outcome = dict(failure_result(exc), failed=True)
         result.update(remove_values(outcome, secrets) if secrets else outcome)
         return result
