@@ -21,6 +21,7 @@ import re
 import tarfile
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
+from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
@@ -97,13 +98,8 @@ def _slice(source, size, bundle):
 
 
 def hash_file(path):
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(READ_SIZE)
-            if not chunk:
-                return hasher.hexdigest()
-            hasher.update(chunk)
+    """The SHA-256 of a file, in hex."""
+    return artifacts.hash_file(path)[0].split(":", 1)[1]
 
 
 class PartPlan:
