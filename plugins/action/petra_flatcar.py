@@ -15,7 +15,7 @@ from ansible_collections.petra.core.plugins.plugin_utils.controller_action impor
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = FLATCAR_ARGUMENT_SPEC
     REQUIRED_IF = FLATCAR_REQUIRED_IF
-    CONTROLLER_FILE_ARGS = ("binary",)
+    CONTROLLER_FILE_ARGS = ("binary", "kubeconfig", "image_file", "image_signature")
 
     def run_on_controller(self, params, task_vars, check_mode):
         return run_flatcar(params, check_mode)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: petra_flatcar
-short_description: Render the Ignition config of a hardened Flatcar node running k3s in FIPS mode
+short_description: Hardened Flatcar + FIPS k3s nodes, from the Ignition config to the standalone cluster on EC2
 version_added: 0.1.0
 description:
   - "With O(state=rendered), renders the Ignition config (spec 3.3.0, or 3.4.0 on request) of a k3s server (the
@@ -30,14 +30,36 @@ description:
     reports the Go version, C(GOFIPS140) and C(GOEXPERIMENT); with O(require_fips_module), refuses a binary not built
     against the validated Go FIPS module (C(GOFIPS140=v1.0.0)). C(GODEBUG=fips140=on) alone does not make an
     unvalidated build compliant."
+  - "With O(state=present), converges a standalone cluster's EC2 nodes with boto3: one launch template per node role
+    (IMDSv2 only with O(metadata_hop_limit) hops and no instance tags in metadata, the instance profile, an encrypted
+    gp3 root volume with O(kms_key_id), no key pair, the rendered Ignition as user data, tags naming the cluster, the
+    role, the SHA-256 of the config and the AMI), a node security group (k3s ports between the nodes only) and an API
+    security group (port 6443 from O(api_cidrs)), an instance profile with SSM core access only (unless
+    O(instance_profile) names one), and O(servers) (1 or an odd number of at least 3) and O(agents) spread over
+    O(subnets). The first server of a new cluster boots O(servers.init_user_data)."
+  - "Nodes running another AMI or config than requested are replaced one at a time (O(update_strategy=rolling)):
+    servers first, each new server Ready before the old one is drained, deleted and terminated, so etcd keeps its
+    quorum (the roll refuses to remove a server when the remaining Ready servers would be below quorum); agents are
+    drained (evictions through the Kubernetes API, which honours PodDisruptionBudgets), terminated, replaced and
+    waited for. A failure stops the roll and says at which node and step (RV(stopped_at)); re-running resumes with
+    the nodes still outdated. Draining and replacing need O(kubeconfig)."
+  - With O(state=absent), terminates every instance tagged for the cluster and deletes the launch templates,
+    security groups and instance profile Petra created for it.
+  - "With O(state=imported), brings Flatcar into a region without official AMIs (GovCloud, isolated regions):
+    checks O(image_file) against O(image_checksum) (SHA-256/384/512 only) and, with O(gpg_public_key), its detached
+    OpenPGP signature O(image_signature) (gpgv), uploads it to O(import_bucket) (a C(.bz2) release file is
+    decompressed on the way, never written out), imports it as an encrypted snapshot (EC2 ImportSnapshot with the
+    O(import_role) service role), registers an AMI tagged with the source digest, and writes its id to
+    O(ssm_parameter) (usable as O(image=resolve:ssm:<name>)). An AMI already imported from the same digest is reused."
 author:
   - Petra maintainers (@petra-maintainers)
 options:
   state:
     description:
-      - V(rendered) renders the config; V(inspected) reads a k3s binary's Go build information.
+      - V(rendered) renders the config; V(inspected) reads a k3s binary's Go build information; V(present) and
+        V(absent) manage a standalone cluster on EC2; V(imported) imports a Flatcar image as an AMI.
     type: str
-    choices: [rendered, inspected]
+    choices: [rendered, inspected, present, absent, imported]
     default: rendered
   node_role:
     description:
@@ -152,6 +174,180 @@ options:
       - With O(state=inspected), fail unless the binary was built against the validated Go FIPS module.
     type: bool
     default: false
+  cluster_name:
+    description:
+      - The cluster's name; resources are named C(petra-<cluster_name>-...) and tagged C(petra:cluster).
+        Required with O(state=present) and O(state=absent).
+    type: str
+  image:
+    description:
+      - The Flatcar AMI, by id or as C(resolve:ssm:<parameter name>). Required with O(state=present).
+    type: str
+  subnets:
+    description:
+      - Subnet ids (one VPC) the nodes are spread over, the least used first.
+    type: list
+    elements: str
+    default: []
+  api_cidrs:
+    description:
+      - Networks allowed to reach the Kubernetes API (port 6443) on the servers. Nodes reach each other through the
+        node security group regardless.
+    type: list
+    elements: str
+    default: []
+  kms_key_id:
+    description:
+      - KMS key for the encrypted root volumes (O(state=present)), or for the uploaded image and imported snapshot
+        (O(state=imported)). The account's default EBS key when omitted.
+    type: str
+  root_volume_size:
+    description:
+      - Root volume size in GiB (gp3).
+    type: int
+    default: 20
+  instance_profile:
+    description:
+      - An existing instance profile for the nodes. Without it, C(petra-<cluster_name>-node) is created with
+        C(AmazonSSMManagedInstanceCore) only.
+    type: str
+  metadata_hop_limit:
+    description:
+      - The IMDSv2 response hop limit. 1 keeps instance credentials away from pods.
+    type: int
+    default: 1
+  tags:
+    description:
+      - More tags for everything created (instances, volumes, templates, groups, AMIs, snapshots).
+    type: dict
+    default: {}
+  servers:
+    description:
+      - The k3s servers. Required with O(state=present).
+    type: dict
+    suboptions:
+      count:
+        description: 1, or an odd number of at least 3 (embedded etcd quorum).
+        type: int
+        default: 1
+      instance_type:
+        description: The EC2 instance type.
+        type: str
+      user_data:
+        description:
+          - The RV(user_data) of M(petra.core.petra_flatcar) with O(state=rendered) for a joining server. It holds
+            the k3s token; it is never logged.
+        type: str
+      init_user_data:
+        description:
+          - The rendered config of the first server (O(cluster_init=true)), booted only when the cluster has no
+            server at all. Keep giving it, since the bootstrap server is compared with it.
+        type: str
+  agents:
+    description:
+      - The k3s agents.
+    type: dict
+    suboptions:
+      count:
+        description: How many agents.
+        type: int
+        default: 0
+      instance_type:
+        description: The EC2 instance type.
+        type: str
+      user_data:
+        description: The rendered config of an agent. It holds the k3s token; it is never logged.
+        type: str
+  kubeconfig:
+    description:
+      - A kubeconfig for the cluster, needed to drain nodes (rolling replacement, scaling down).
+    type: path
+  kube_context:
+    description:
+      - The kubeconfig context to use.
+    type: str
+  update_strategy:
+    description:
+      - V(rolling) replaces outdated nodes; V(none) only reports them in RV(outdated).
+    type: str
+    choices: [rolling, none]
+    default: rolling
+  wait_timeout:
+    description:
+      - Seconds to wait for instances to run or terminate.
+    type: int
+    default: 600
+  node_ready_timeout:
+    description:
+      - Seconds to wait for a replacement's Node to be Ready.
+    type: int
+    default: 900
+  drain_timeout:
+    description:
+      - Seconds a drain may take, including evictions a PodDisruptionBudget refuses for a while.
+    type: int
+    default: 600
+  poll_interval:
+    description:
+      - Seconds between polls of the Kubernetes API and of the snapshot import.
+    type: float
+    default: 5.0
+  image_file:
+    description:
+      - The Flatcar AMI disk image on the controller (C(flatcar_production_ami_vmdk_image.vmdk), or the C(.bz2)
+        release file). Required with O(state=imported).
+    type: path
+  image_checksum:
+    description:
+      - "The expected digest of O(image_file), C(sha512:<hex>) (as Flatcar's DIGESTS file lists it), C(sha384:<hex>)
+        or C(sha256:<hex>). MD5 and SHA-1 are refused. Required with O(state=imported)."
+    type: str
+  image_signature:
+    description:
+      - The detached OpenPGP signature of O(image_file) (the release's C(.sig)), checked with O(gpg_public_key).
+    type: path
+  gpg_public_key:
+    description:
+      - The armored OpenPGP public key (or its path) the image is signed with, such as Flatcar's image signing key.
+    type: str
+  image_name:
+    description:
+      - The AMI name, one per release (for example C(flatcar-stable-4230.2.3)). Required with O(state=imported).
+    type: str
+  import_bucket:
+    description:
+      - The S3 bucket the image is uploaded to for import. Required with O(state=imported).
+    type: str
+  import_prefix:
+    description:
+      - Key prefix in O(import_bucket).
+    type: str
+    default: petra/flatcar-import/
+  import_role:
+    description:
+      - The VM Import service role EC2 uses to read the bucket.
+    type: str
+    default: vmimport
+  import_timeout:
+    description:
+      - Seconds to wait for the snapshot import.
+    type: int
+    default: 3600
+  architecture:
+    description:
+      - The image's architecture.
+    type: str
+    choices: [x86_64, arm64]
+    default: x86_64
+  boot_mode:
+    description:
+      - The AMI boot mode; the region's default when omitted.
+    type: str
+    choices: [legacy-bios, uefi, uefi-preferred]
+  ssm_parameter:
+    description:
+      - An SSM parameter to write the AMI id to (data type C(aws:ec2:image)).
+    type: str
 extends_documentation_fragment:
   - petra.core.aws
   - petra.core.attributes
@@ -161,6 +357,9 @@ seealso:
 requirements:
   - python >= 3.9
   - PyYAML
+  - boto3 (states present, absent, imported, and config_s3_uri)
+  - kubernetes (draining nodes)
+  - gpgv (checking image signatures)
 """
 
 EXAMPLES = r"""
@@ -175,6 +374,39 @@ EXAMPLES = r"""
     registries: "{{ loaded.registries }}"
     dest: /srv/petra/ignition/server-0.ign
   register: server0
+
+- name: A three-server, two-agent cluster; outdated nodes are replaced one at a time
+  petra.core.petra_flatcar:
+    state: present
+    cluster_name: mission
+    image: resolve:ssm:/petra/flatcar/stable
+    subnets: [subnet-0a1b2c3d4e5f60718, subnet-0f1e2d3c4b5a69788]
+    api_cidrs: [10.40.0.0/16]
+    kms_key_id: alias/petra-ebs
+    servers:
+      count: 3
+      instance_type: m6i.large
+      init_user_data: "{{ first_server.user_data }}"
+      user_data: "{{ joining_server.user_data }}"
+    agents:
+      count: 2
+      instance_type: m6i.xlarge
+      user_data: "{{ agent.user_data }}"
+    kubeconfig: /srv/petra/mission.kubeconfig
+    region: us-gov-west-1
+
+- name: Import a Flatcar release into GovCloud
+  petra.core.petra_flatcar:
+    state: imported
+    image_file: /srv/media/flatcar_production_ami_vmdk_image.vmdk.bz2
+    image_checksum: "sha512:{{ flatcar_sha512 }}"
+    image_signature: /srv/media/flatcar_production_ami_vmdk_image.vmdk.bz2.sig
+    gpg_public_key: "{{ lookup('file', 'Flatcar_Image_Signing_Key.asc') }}"
+    image_name: flatcar-stable-4230.2.3
+    import_bucket: petra-imports
+    kms_key_id: alias/petra-ebs
+    ssm_parameter: /petra/flatcar/stable
+    region: us-gov-west-1
 
 - name: Refuse a k3s binary that does not link the validated Go FIPS module
   petra.core.petra_flatcar:
@@ -232,6 +464,62 @@ settings:
 dest:
   description: The file written, when O(dest) is given.
   returned: when dest is given
+  type: str
+actions:
+  description: With O(state=present), O(state=absent) or O(state=imported), what was done (or would be, in check mode), in order.
+  returned: state is present, absent or imported
+  type: list
+  elements: dict
+  sample: [{"action": "launch", "role": "server", "subnet_id": "subnet-0a1b", "instance_id": "i-0abc", "node": "ip-10-0-1-5"}]
+instances:
+  description: The cluster's instances (after the run; before it in check mode and with O(state=absent)).
+  returned: state is present or absent
+  type: list
+  elements: dict
+outdated:
+  description: Instances still running another AMI or config than requested.
+  returned: state is present
+  type: list
+  elements: dict
+image_id:
+  description: The AMI the nodes run (O(state=present)), or the imported AMI (O(state=imported)).
+  returned: state is present or imported
+  type: str
+launch_templates:
+  description: The launch template id and version per node role.
+  returned: state is present
+  type: dict
+security_groups:
+  description: The ids of the node and API security groups.
+  returned: state is present
+  type: dict
+instance_profile:
+  description: The nodes' instance profile.
+  returned: state is present
+  type: str
+stopped_at:
+  description: On a failed roll, the instance, role and step where it stopped (part of the failure result).
+  returned: when a rolling replacement fails
+  type: dict
+snapshot_id:
+  description: The imported, encrypted snapshot.
+  returned: state is imported and an import ran
+  type: str
+source_digest:
+  description: The verified digest of the image file, also the AMI's C(petra:source-digest) tag.
+  returned: state is imported
+  type: str
+verified:
+  description: What was checked of the image file.
+  returned: state is imported
+  type: str
+s3_uri:
+  description: Where the image was uploaded for import.
+  returned: state is imported and an import ran
+  type: str
+ssm_parameter:
+  description: The SSM parameter holding the AMI id.
+  returned: state is imported and ssm_parameter is given
   type: str
 """
 

@@ -6,8 +6,47 @@ import asyncio
 import os
 import threading
 
+import aiohttp.web
 import kmock
 import yaml
+
+
+class EvictingEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus the pods/eviction subresource, as the API server answers it.
+
+    ``blocked`` maps (namespace, pod) to how many more evictions a PodDisruptionBudget refuses with 429
+    (a negative number: always); every other eviction deletes the pod and answers 201.
+    """
+
+    blocked = None
+    evictions = None
+
+    async def _handle(self, request):
+        resource = request.resource
+        if resource is not None and resource.plural == "pods" and request.subresource == "eviction" \
+                and str(request.method).upper().endswith("POST"):
+            return await self._evict(resource, request.namespace, request.name)
+        return await super()._handle(request)
+
+    async def _evict(self, resource, namespace, name):
+        key = (resource, namespace, name)
+        async with self._lock:
+            if key not in self._objects or self._objects[key].deleted:
+                return aiohttp.web.json_response({"kind": "Status", "code": 404, "reason": "NotFound",
+                                                  "message": "pods %r not found" % name}, status=404)
+            remaining = self.blocked.get((namespace, name), 0)
+            if remaining:
+                self.blocked[(namespace, name)] = remaining - 1 if remaining > 0 else remaining
+                self.evictions.append((namespace, name, 429))
+                return aiohttp.web.json_response({
+                    "kind": "Status", "code": 429, "reason": "TooManyRequests",
+                    "message": "Cannot evict pod as it would violate the pod's disruption budget."}, status=429)
+            raw = self._objects[key].raw
+            self._objects[key].delete()
+            await self._buses[resource].put({"type": "DELETED", "object": raw})
+            self.evictions.append((namespace, name, 201))
+        return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201},
+                                         status=201)
 
 
 class KubeAPI:
@@ -23,6 +62,8 @@ class KubeAPI:
         self._stop = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._error = None
+        self.blocked = {}
+        self.evictions = []
 
     def _run(self):
         asyncio.set_event_loop(self._loop)
@@ -34,7 +75,9 @@ class KubeAPI:
 
     async def _serve(self):
         self._stop = asyncio.Event()
-        async with kmock.KubernetesEmulator(strict=False) as handler, kmock.Server(handler) as server:
+        async with EvictingEmulator(strict=False) as handler, kmock.Server(handler) as server:
+            handler.blocked = self.blocked
+            handler.evictions = self.evictions
             self.handler = handler
             self.url = str(server.url).rstrip("/")
             self._ready.set()

@@ -1,4 +1,5 @@
-"""moto in server mode on loopback, with the test-harness-only fix for KMS Sign with MessageType=DIGEST.
+"""moto in server mode on loopback, with test-harness-only fills for two gaps: KMS Sign with MessageType=DIGEST,
+and EC2 ImportSnapshot / DescribeImportSnapshotTasks (not implemented by moto).
 
 moto's KMS Sign signs the message as if it were RAW even when MessageType=DIGEST, which real KMS does
 not. The patch below is applied to the in-process moto server only, never to product code.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+from moto.ec2.responses import EC2Response
 from moto.kms import responses as kms_responses
 from moto.server import ThreadedMotoServer
 
@@ -37,6 +40,46 @@ def _sign_with_digest(self):
                        "SigningAlgorithm": algorithm})
 
 
+_IMPORT_TASKS = {}
+
+
+def _import_snapshot(self):
+    """EC2 ImportSnapshot, which moto lacks: the disk image must exist in S3; the snapshot is real in moto's EBS."""
+    from moto.core.responses import ActionResult
+    from moto.s3.models import s3_backends
+
+    container = self._get_param("DiskContainer") or {}
+    bucket = (container.get("UserBucket") or {}).get("S3Bucket")
+    key = (container.get("UserBucket") or {}).get("S3Key")
+    if not self._get_param("RoleName"):
+        raise ValueError("ImportSnapshot needs the vmimport service role (RoleName)")
+    stored = s3_backends[self.current_account][self.partition].get_object(bucket, key)
+    size_gib = max(1, -(-stored.size // (1 << 30)))
+    kms_key = self._get_param("KmsKeyId")
+    volume = self.ec2_backend.create_volume(size=size_gib, zone_name=self.region + "a",
+                                            encrypted=self._get_bool_param("Encrypted", False), kms_key_id=kms_key)
+    snapshot = self.ec2_backend.create_snapshot(volume.id, "imported from s3://%s/%s" % (bucket, key))
+    task = "import-snap-%016x" % (len(_IMPORT_TASKS) + 1)
+    detail = {"Status": "completed", "SnapshotId": snapshot.id, "DiskImageSize": float(stored.size), "Format": "VMDK",
+              "Encrypted": snapshot.encrypted, "KmsKeyId": volume.kms_key_id,
+              "UserBucket": {"S3Bucket": bucket, "S3Key": key}}
+    # The first DescribeImportSnapshotTasks answers "active", as a real import does for a while.
+    _IMPORT_TASKS[task] = {"detail": detail, "polls": 0, "s3_size": stored.size}
+    return ActionResult({"ImportTaskId": task, "SnapshotTaskDetail": dict(detail, Status="active")})
+
+
+def _describe_import_snapshot_tasks(self):
+    from moto.core.responses import ActionResult
+
+    tasks = []
+    for task in self._get_param("ImportTaskIds") or list(_IMPORT_TASKS):
+        entry = _IMPORT_TASKS[task]
+        entry["polls"] += 1
+        detail = entry["detail"] if entry["polls"] > 1 else dict(entry["detail"], Status="active")
+        tasks.append({"ImportTaskId": task, "SnapshotTaskDetail": detail})
+    return ActionResult({"ImportSnapshotTasks": tasks})
+
+
 class MotoServer:
     def __init__(self):
         self.port = free_port()
@@ -44,7 +87,11 @@ class MotoServer:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
 
     def __enter__(self):
+        # AWS-managed IAM policies (AmazonSSMManagedInstanceCore, ...) exist in every real account.
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         kms_responses.KmsResponse.sign = _sign_with_digest
+        EC2Response.import_snapshot = _import_snapshot
+        EC2Response.describe_import_snapshot_tasks = _describe_import_snapshot_tasks
         self._server.start()
         wait_for_port(self.port)
         return self
@@ -52,3 +99,4 @@ class MotoServer:
     def __exit__(self, *exc):
         self._server.stop()
         kms_responses.KmsResponse.sign = _original_sign
+        del EC2Response.import_snapshot, EC2Response.describe_import_snapshot_tasks

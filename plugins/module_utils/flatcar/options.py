@@ -23,7 +23,7 @@ FLATCAR_ARGUMENT_SPEC = dict(
     config_s3_uri=dict(type="str"),
     config_s3_always=dict(type="bool", default=False),
     config_s3_kms_key_id=dict(type="str", no_log=False),
-    state=dict(type="str", default="rendered", choices=["rendered", "inspected"]),
+    state=dict(type="str", default="rendered", choices=["rendered", "inspected", "present", "absent", "imported"]),
     node_role=dict(type="str", choices=["server", "agent"]),
     cluster_init=dict(type="bool", default=False),
     server_url=dict(type="str"),
@@ -43,14 +43,63 @@ FLATCAR_ARGUMENT_SPEC = dict(
     dest=dict(type="path"),
     binary=dict(type="path"),
     require_fips_module=dict(type="bool", default=False),
+    # Standalone cluster (state present/absent).
+    cluster_name=dict(type="str"),
+    image=dict(type="str"),
+    subnets=dict(type="list", elements="str", default=[]),
+    api_cidrs=dict(type="list", elements="str", default=[]),
+    kms_key_id=dict(type="str", no_log=False),
+    root_volume_size=dict(type="int", default=20),
+    instance_profile=dict(type="str"),
+    metadata_hop_limit=dict(type="int", default=1),
+    tags=dict(type="dict", default={}),
+    servers=dict(type="dict", options=dict(
+        count=dict(type="int", default=1),
+        instance_type=dict(type="str"),
+        user_data=dict(type="str", no_log=True),
+        init_user_data=dict(type="str", no_log=True),
+    )),
+    agents=dict(type="dict", options=dict(
+        count=dict(type="int", default=0),
+        instance_type=dict(type="str"),
+        user_data=dict(type="str", no_log=True),
+    )),
+    kubeconfig=dict(type="path"),
+    kube_context=dict(type="str"),
+    update_strategy=dict(type="str", default="rolling", choices=["rolling", "none"]),
+    wait_timeout=dict(type="int", default=600),
+    node_ready_timeout=dict(type="int", default=900),
+    drain_timeout=dict(type="int", default=600),
+    poll_interval=dict(type="float", default=5.0),
+    # Flatcar image import (state imported).
+    image_file=dict(type="path"),
+    image_checksum=dict(type="str"),
+    image_signature=dict(type="path"),
+    gpg_public_key=dict(type="str", no_log=False),
+    image_name=dict(type="str"),
+    import_bucket=dict(type="str"),
+    import_prefix=dict(type="str", default="petra/flatcar-import/"),
+    import_role=dict(type="str", default="vmimport"),
+    import_timeout=dict(type="int", default=3600),
+    architecture=dict(type="str", default="x86_64", choices=["x86_64", "arm64"]),
+    boot_mode=dict(type="str", choices=["legacy-bios", "uefi", "uefi-preferred"]),
+    ssm_parameter=dict(type="str"),
 )
 FLATCAR_REQUIRED_IF = [
     ("state", "rendered", ("node_role", "token", "k3s")),
     ("state", "inspected", ("binary",)),
+    ("state", "present", ("cluster_name", "image", "servers")),
+    ("state", "absent", ("cluster_name",)),
+    ("state", "imported", ("image_file", "image_checksum", "image_name", "import_bucket")),
 ]
 
 
 def run_flatcar(params, check_mode):
+    if params["state"] in ("present", "absent"):
+        return run_cluster(params, check_mode)
+    if params["state"] == "imported":
+        from ansible_collections.petra.core.plugins.module_utils.flatcar.ami_import import import_image
+        return import_image(params, AWSConnection.from_params(params), check_mode)
     if params["state"] == "inspected":
         from ansible_collections.petra.core.plugins.module_utils.flatcar.buildinfo import inspect
         result = inspect(params["binary"], params["require_fips_module"])
@@ -112,3 +161,20 @@ def _publish(params, uri, data, digest, check_mode):
         raise IgnitionError(wrap_client_error(exc, "S3 PutObject %s" % uri).message,
                             hint="The node role needs s3:GetObject on it too, to fetch the config at boot")
     return True
+
+
+def run_cluster(params, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.flatcar.cluster import ClusterSpec, StandaloneCluster
+
+    spec = ClusterSpec(params)
+    nodes = None
+    if params.get("kubeconfig"):
+        from ansible_collections.petra.core.plugins.module_utils.k8s.nodes import NodeOperations
+        nodes = NodeOperations(params["kubeconfig"], params.get("kube_context"), poll_interval=params["poll_interval"])
+    cluster = StandaloneCluster(spec, AWSConnection.from_params(params), nodes=nodes, check_mode=check_mode,
+                                wait_timeout=params["wait_timeout"], node_ready_timeout=params["node_ready_timeout"],
+                                drain_timeout=params["drain_timeout"], update_strategy=params["update_strategy"])
+    result = cluster.absent() if params["state"] == "absent" else cluster.present()
+    result["actions"] = cluster.actions
+    result["changed"] = bool(cluster.actions)
+    return result

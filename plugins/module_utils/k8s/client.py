@@ -34,24 +34,29 @@ class Resource:
         return "%s/%s" % (self.group, self.version)
 
 
-def _api_message(exc):
+def api_message(exc):
+    """What the API server said in a refused request's Status, else the HTTP reason."""
     try:
         return json.loads(exc.body).get("message") or exc.reason
     except (TypeError, ValueError, AttributeError):
         return exc.reason
 
 
+def new_api_client(kubeconfig, context=None, purpose="manage Flux objects"):
+    """A kubernetes ApiClient from a kubeconfig file, with errors that say which file and what to check."""
+    if not HAS_KUBERNETES:
+        raise KubernetesError("the Python library 'kubernetes' is required to %s" % purpose,
+                              hint="Install the collection's requirements.txt on the controller")
+    try:
+        return kubernetes.config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+        raise KubernetesError("cannot use the kubeconfig %s: %s" % (kubeconfig, exc),
+                              hint="Check 'kubeconfig' and 'kube_context'")
+
+
 class KubeClient:
     def __init__(self, kubeconfig, context=None, timeout=30):
-        if not HAS_KUBERNETES:
-            raise KubernetesError("the Python library 'kubernetes' is required to manage Flux objects",
-                                  hint="Install the collection's requirements.txt on the controller")
-        try:
-            api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig, context=context)
-        except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-            raise KubernetesError("cannot use the kubeconfig %s: %s" % (kubeconfig, exc),
-                                  hint="Check 'kubeconfig' and 'kube_context'")
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._custom = kubernetes.client.CustomObjectsApi(new_api_client(kubeconfig, context))
         self._timeout = timeout
 
     def _call(self, action, describe, *args, **kwargs):
@@ -62,7 +67,7 @@ class KubeClient:
             if exc.status == 404 and action.startswith(("get_", "list_")):
                 return None
             raise KubernetesError("the Kubernetes API refused to %s (HTTP %s): %s" % (
-                describe, exc.status, _api_message(exc)), hint="Check the kubeconfig's permissions for Flux objects (RBAC)")
+                describe, exc.status, api_message(exc)), hint="Check the kubeconfig's permissions for Flux objects (RBAC)")
         except Exception as exc:  # urllib3 raises several connection error types
             raise KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc),
                                   hint="Check the API server address in the kubeconfig and the network path")
