@@ -167,8 +167,14 @@ options:
     type: str
   binary:
     description:
-      - With O(state=inspected), the k3s binary (a Go program) on the controller.
+      - With O(state=inspected), the k3s binary (a Go program) on the controller, or a squashfs systemd-sysext
+        image holding it (read with C(unsquashfs), nothing is mounted).
     type: path
+  sysext_path:
+    description:
+      - With O(state=inspected) and a sysext image, the k3s binary's path inside it. Without it,
+        C(/usr/local/bin/k3s) then C(/usr/bin/k3s) are tried.
+    type: str
   require_fips_module:
     description:
       - With O(state=inspected), fail unless the binary was built against the validated Go FIPS module.
@@ -360,6 +366,7 @@ requirements:
   - boto3 (states present, absent, imported, and config_s3_uri)
   - kubernetes (draining nodes)
   - gpgv (checking image signatures)
+  - unsquashfs (inspecting a sysext image)
 """
 
 EXAMPLES = r"""
@@ -457,6 +464,10 @@ fips_module:
   description: With O(state=inspected), whether the binary links the validated Go FIPS module.
   returned: state is inspected
   type: bool
+sysext_path:
+  description: With O(state=inspected) and a sysext image, where the inspected k3s binary is inside it.
+  returned: state is inspected and binary is a sysext image
+  type: str
 settings:
   description: With O(state=inspected), every build setting recorded in the binary.
   returned: state is inspected

@@ -1,6 +1,7 @@
 """Go build information read from binaries: Debian's Go programs, and constructed FIPS builds."""
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -65,3 +66,42 @@ def test_not_a_go_binary(tmp_path):
     path.write_bytes(b"#!/bin/sh\necho hi\n")
     with pytest.raises(buildinfo.BuildInfoError, match="no Go build information"):
         buildinfo.inspect(str(path))
+
+
+def sysext(tmp_path, members):
+    """A systemd-sysext squashfs image (as the k3s sysext is built) holding ``members`` {path: bytes}."""
+    root = tmp_path / "sysext-root"
+    release = root / "usr/lib/extension-release.d/extension-release.k3s"
+    release.parent.mkdir(parents=True)
+    release.write_text("ID=flatcar\nSYSEXT_LEVEL=1.0\n")
+    for member, data in members.items():
+        target = root / member
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    image = tmp_path / "k3s.raw"
+    subprocess.run(["mksquashfs", str(root), str(image), "-all-root", "-noappend", "-quiet"], check=True,
+                   capture_output=True, timeout=120)
+    return str(image)
+
+
+def test_k3s_inside_a_sysext_image(tmp_path):
+    image = sysext(tmp_path, {"usr/local/bin/k3s": fake_binary({"GOFIPS140": "v1.0.0"})})
+    info = buildinfo.inspect(image, require_fips_module=True)
+    assert info["fips_module"] is True and info["sysext_path"] == "/usr/local/bin/k3s"
+    assert info["binary"] == image + ":/usr/local/bin/k3s"
+
+
+def test_sysext_with_a_debian_go_binary_is_refused(tmp_path):
+    with open(shutil.which("skopeo"), "rb") as handle:
+        image = sysext(tmp_path, {"usr/bin/k3s": handle.read()})
+    info = buildinfo.inspect(image)
+    assert info["sysext_path"] == "/usr/bin/k3s" and info["path"] == "github.com/containers/skopeo/cmd/skopeo"
+    with pytest.raises(buildinfo.BuildInfoError, match=r"k3s.raw:/usr/bin/k3s .* not built against the validated"):
+        buildinfo.inspect(image, require_fips_module=True)
+
+
+def test_sysext_member_path_and_missing_binary(tmp_path):
+    image = sysext(tmp_path, {"opt/k3s/bin/k3s": fake_binary({"GOFIPS140": "v1.0.0"})})
+    with pytest.raises(buildinfo.BuildInfoError, match="holds none of usr/local/bin/k3s, usr/bin/k3s"):
+        buildinfo.inspect(image)
+    assert buildinfo.inspect(image, sysext_path="/opt/k3s/bin/k3s")["fips_module"] is True

@@ -11,7 +11,11 @@ version (``v1.0.0``) links the validated Go Cryptographic Module; ``GOFIPS140=la
 from __future__ import annotations
 
 import mmap
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 
@@ -78,17 +82,63 @@ def parse(data, source="the binary"):
             "fips_module": bool(VALIDATED_FIPS_VERSIONS.match(settings.get("GOFIPS140") or ""))}
 
 
-def inspect(path, require_fips_module=False):
+SQUASHFS_MAGIC = b"hsqs"
+SYSEXT_K3S_PATHS = ("usr/local/bin/k3s", "usr/bin/k3s")
+
+
+def is_squashfs(path):
+    with open(path, "rb") as handle:
+        return handle.read(4) == SQUASHFS_MAGIC
+
+
+def extract_from_sysext(image, member_paths, dest_dir):
+    """Copy one file out of a squashfs sysext image with unsquashfs (nothing is mounted); the copy's path and member."""
+    unsquashfs = shutil.which("unsquashfs")
+    if not unsquashfs:
+        raise BuildInfoError("%s is a squashfs sysext image and unsquashfs is needed to read k3s from it" % image,
+                             hint="Install squashfs-tools on the controller, or inspect the k3s binary itself")
+    for member in member_paths:
+        target = os.path.join(dest_dir, "k3s")
+        try:
+            with open(target, "wb") as out:
+                done = subprocess.run([unsquashfs, "-cat", image, member], stdout=out, stderr=subprocess.PIPE,
+                                      timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            raise BuildInfoError("unsquashfs did not finish reading %s from %s within 600s" % (member, image))
+        if done.returncode == 0 and os.path.getsize(target) > 0:
+            return target, member
+    raise BuildInfoError("the sysext image %s holds none of %s" % (image, ", ".join(member_paths)),
+                         hint="Give sysext_path, the k3s binary's path inside the image")
+
+
+def inspect(path, require_fips_module=False, sysext_path=None):
+    """Build information of a k3s binary, or of the k3s binary inside a squashfs systemd-sysext image."""
     try:
-        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            info = parse(data, path)
-    except (OSError, ValueError) as exc:
+        if is_squashfs(path):
+            members = (sysext_path.lstrip("/"),) if sysext_path else SYSEXT_K3S_PATHS
+            with tempfile.TemporaryDirectory(prefix="petra-sysext-") as scratch:
+                binary, member = extract_from_sysext(path, members, scratch)
+                info = _inspect_file(binary, "%s:/%s" % (path, member))
+            info["sysext_path"] = "/" + member
+        else:
+            info = _inspect_file(path, path)
+    except OSError as exc:
         raise BuildInfoError("cannot read %s: %s" % (path, exc), hint="Check the path of the k3s binary")
-    info["binary"] = path
+    path = info["binary"]
     if require_fips_module and not info["fips_module"]:
         raise BuildInfoError(
             "%s (%s) is not built against the validated Go FIPS module: GOFIPS140=%s, GOEXPERIMENT=%s" % (
                 path, info["go_version"], info["gofips140"] or "unset", info["goexperiment"] or "unset"),
             hint="Use a k3s built with GOFIPS140=v1.0.0 (go version -m shows it); GODEBUG=fips140=on alone does not "
                  "make an unvalidated build FIPS 140-3 compliant")
+    return info
+
+
+def _inspect_file(path, label):
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            info = parse(data, label)
+    except (OSError, ValueError) as exc:
+        raise BuildInfoError("cannot read %s: %s" % (label, exc), hint="Check the path of the k3s binary")
+    info["binary"] = label
     return info

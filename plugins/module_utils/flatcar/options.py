@@ -43,6 +43,7 @@ FLATCAR_ARGUMENT_SPEC = dict(
     dest=dict(type="path"),
     binary=dict(type="path"),
     require_fips_module=dict(type="bool", default=False),
+    sysext_path=dict(type="str"),
     # Standalone cluster (state present/absent).
     cluster_name=dict(type="str"),
     image=dict(type="str"),
@@ -102,7 +103,7 @@ def run_flatcar(params, check_mode):
         return import_image(params, AWSConnection.from_params(params), check_mode)
     if params["state"] == "inspected":
         from ansible_collections.petra.core.plugins.module_utils.flatcar.buildinfo import inspect
-        result = inspect(params["binary"], params["require_fips_module"])
+        result = inspect(params["binary"], params["require_fips_module"], params.get("sysext_path"))
         result["changed"] = False
         return result
     document = ignition.render(
