@@ -42,6 +42,7 @@ NODE_PORTS = (
     ("tcp", 4244, 4244, "Hubble"),
 )
 API_PORT = 6443
+TEMPLATE_NOT_FOUND = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound")
 
 
 class ClusterError(PetraError):
@@ -354,7 +355,7 @@ class StandaloneCluster:
         try:
             template = self.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
         except Exception as exc:  # botocore raises many types; a missing template is the expected one
-            if error_code(exc) not in ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"):
+            if error_code(exc) not in TEMPLATE_NOT_FOUND:
                 raise ClusterError(wrap_client_error(exc, "EC2 DescribeLaunchTemplates %s" % name).message, reason="aws")
             template = None
         if template is None:
@@ -492,11 +493,14 @@ class StandaloneCluster:
                 "outdated": [item.summary() for item in final if not self.is_current(item)]}
 
     def _template_exists(self, role):
+        name = "%s-%s" % (self.spec.prefix(), role)
         try:
-            self.ec2.describe_launch_templates(LaunchTemplateNames=["%s-%s" % (self.spec.prefix(), role)])
+            self.ec2.describe_launch_templates(LaunchTemplateNames=[name])
             return True
-        except Exception:  # botocore raises many types; any failure means there is none to update
-            return False
+        except Exception as exc:  # botocore raises many types; a missing template is the expected one
+            if error_code(exc) in TEMPLATE_NOT_FOUND:
+                return False
+            raise ClusterError(wrap_client_error(exc, "EC2 DescribeLaunchTemplates %s" % name).message, reason="aws")
 
     def _scale_up(self, templates, instances):
         """Launch every missing node at once (a new cluster, or more nodes): no drain, no wait for Ready."""
