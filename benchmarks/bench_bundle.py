@@ -50,7 +50,7 @@ LOAD = """
 import sys
 sys.path.insert(0, %(collections)r)
 from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
-run_load({"src": %(dest)r, "public_key": [%(pub)r], "signature": None, "registry": %(high)r + "/petra",
+run_load({"src": %(dest)r, "public_keys": [%(pub)r], "signature": None, "registry": %(high)r + "/petra",
           "ca_file": None, "registry_username": None, "registry_password": None, "insecure_registries": [%(high)r],
           "registry_timeout": 120.0, "registry_retries": 2, "parallel": 4, "registries_dest": None,
           "registries_ca_path": "/etc/rancher/k3s/petra-registry-ca.pem"}, check_mode=False)

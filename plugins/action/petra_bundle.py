@@ -17,7 +17,7 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = BUNDLE_ARGUMENT_SPEC
     MUTUALLY_EXCLUSIVE = BUNDLE_MUTUALLY_EXCLUSIVE
     REQUIRED_IF = BUNDLE_REQUIRED_IF
-    CONTROLLER_FILE_ARGS = ("spec", "signing_key", "ca_file", "src", "public_key", "signature")
+    CONTROLLER_FILE_ARGS = ("spec", "signing_key", "ca_file", "src", "public_keys", "signature", "cosignatures")
 
     def run_on_controller(self, params, task_vars, check_mode):
         return run_bundle(params, check_mode, default_base_dir=task_vars.get("playbook_dir"))

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 
@@ -29,3 +31,15 @@ def write_atomically(path, write, mode=0o644):
         if os.path.exists(handle.name):
             os.unlink(handle.name)
         raise
+
+
+@contextlib.contextmanager
+def directory_lock(path):
+    """Hold an exclusive lock on path's directory while a file in it is read, changed and replaced, so that two
+    writers never interleave (the lock goes with the process, however it ends)."""
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

@@ -21,6 +21,12 @@ description:
     digest and size, and the digest and size of every other archive entry. See C(docs/bundle-spec.md).
   - The archive is deterministic; the same spec and source content give a byte-identical file
     (sorted entries, fixed times from C(metadata.created) or C(SOURCE_DATE_EPOCH), owner 0, mode 0644).
+  - "Custody (see C(docs/custody.md)): whatever comes with each image (cosign C(.sig), C(.att), C(.sbom) tags and
+    OCI referrers) is carried next to it; each image, chart, manifest set and file digest is countersigned with the
+    bundle key in the cosign C(.sig) format; O(verify_images) checks source signatures and O(scan) gates on
+    vulnerabilities. Loading pushes the carried artifacts and the countersignatures after the content, so
+    Sigstore policy-controller and Flux C(OCIRepository.spec.verify) on the high side accept them with the bundle
+    public key."
   - "The signature C(<dest>.sig) is in the cosign C(sign-blob) format, so
     C(cosign verify-blob --key k.pub --signature <dest>.sig <dest>) and
     C(openssl dgst -sha256 -verify k.pub -signature <(base64 -d <dest>.sig) <dest>) accept it."
@@ -38,6 +44,17 @@ description:
     re-checks every entry. Manifests are put after their blobs and tags last, so a load interrupted at any moment
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
+  - With O(state=loaded), O(threshold) above 1 requires that many distinct keys among O(public_keys) to have signed
+    the bundle (primary signature and co-signatures), and O(trust_state) refuses rollbacks (see the options). After a
+    successful load with O(trust_state), the acceptance is appended to the trust state and a custody record per image
+    (source, source digest, source signature identity, bundle SHA-256 and signers, target) is written to
+    C(custody/<name>-<version>.json) beside it.
+  - "With O(state=signed), adds a co-signature by O(signing_key) to the existing bundle O(src) without rebuilding it
+    (the two-person rule). The bundle is verified first, in full, against O(public_keys) (the keys the primary
+    signature may be by), in the same read that computes the digest to sign; the signature is over that digest, so
+    it covers exactly the file verified, and RV(sha256) says which file that was. C(<src>.sig) is never changed; the
+    co-signature goes into O(cosignatures) (default C(<src>.sigs.json)), written atomically. A key that already signed
+    the file (as primary or co-signer) adds nothing (C(changed=false))."
 author:
   - Petra maintainers (@petra-maintainers)
 options:
@@ -45,8 +62,9 @@ options:
     description:
       - V(present) builds the bundle at O(dest), unless O(dest) already holds the bundle these inputs produce.
       - V(loaded) verifies the bundle O(src) and pushes its content into O(registry).
+      - V(signed) verifies the bundle O(src) and adds a co-signature with O(signing_key).
     type: str
-    choices: [present, loaded]
+    choices: [present, loaded, signed]
     default: present
   spec:
     description:
@@ -69,7 +87,7 @@ options:
     type: path
   signature:
     description:
-      - Where to write the signature (O(state=present)) or read it (O(state=loaded)).
+      - Where to write the signature (O(state=present)) or read it (O(state=loaded), O(state=signed)).
         Defaults to O(dest) or O(src) with C(.sig) appended.
     type: path
   compression_level:
@@ -84,18 +102,22 @@ options:
     default: false
   mode:
     description:
-      - File mode of the bundle and its signature, as an octal string.
+      - File mode of the bundle and its signature (O(state=present)) or of the co-signature file (O(state=signed)),
+        as an octal string.
     type: raw
     default: '0644'
   src:
     description:
-      - The bundle to load (O(state=loaded)), on the controller.
+      - The bundle to load (O(state=loaded)) or co-sign (O(state=signed)), on the controller.
     type: path
-  public_key:
+  public_keys:
     description:
-      - With O(state=loaded), the public key(s) the bundle may be signed with, each a path or PEM text.
+      - With O(state=loaded) or O(state=signed), the public key(s) the bundle may be signed with, each a path or PEM
+        text. The primary signature must be by one of them; with O(state=loaded), O(threshold) says how many of them
+        must have signed.
     type: list
     elements: str
+    aliases: [public_key]
   registry:
     description:
       - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
@@ -166,10 +188,116 @@ options:
         given (placing the file on the nodes is the node configuration's job).
     type: str
     default: /etc/rancher/k3s/petra-registry-ca.pem
+  verify_images:
+    description:
+      - With O(state=present), the source signature policy. Every image must match a rule (the first whose
+        O(verify_images[].glob) matches applies); an image that matches none, or lacks a valid signature for its
+        rule, stops the build with a message naming the image and why (C(unsigned), C(wrong-image), C(wrong-key),
+        C(wrong-identity), C(bad-signature), ...), before anything is written.
+      - Both cosign formats are read, the legacy C(sha256-<digest>.sig) tag and cosign v3 OCI referrers (Sigstore
+        bundle v0.3, through the referrers API or the referrers tag schema).
+      - The result (rule, method, key id or identity and issuer, format, time) is recorded per image in the bundle
+        metadata as C(sourceVerification). See C(docs/custody.md).
+      - When not given (or empty), images are carried without source verification (their signatures are still
+        carried).
+    type: list
+    elements: dict
+    suboptions:
+      glob:
+        description:
+          - Shell-style pattern matched against the reference as written, the normalised C(registry/repository)
+            and the normalised reference (C(*) also matches C(/)), for example C(cgr.dev/chainguard/*).
+        type: str
+        required: true
+      method:
+        description:
+          - V(key), V(keyless) or V(none); V(none) carries matching images unverified, on purpose.
+          - Inferred as V(key) from O(verify_images[].key) and V(keyless) from O(verify_images[].identity).
+        type: str
+        choices: [key, keyless, none]
+      key:
+        description:
+          - The cosign public key that must have signed the image, as a path or PEM text on the controller, or
+            C(awskms://[ENDPOINT]/KEY) (the public half is read with KMS C(GetPublicKey); the AWS options apply).
+        type: str
+      identity:
+        description:
+          - "Keyless: the certificate identity (SAN) that must have signed, for example
+            C(https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main)."
+        type: str
+      issuer:
+        description:
+          - "Keyless: the OIDC issuer of O(verify_images[].identity), for example
+            C(https://token.actions.githubusercontent.com)."
+        type: str
+      trusted_root:
+        description:
+          - "Keyless: a Sigstore C(trusted_root.json) on the controller (Fulcio CAs, Rekor and CT log keys).
+            Verification is offline, with the C(sigstore) Python library; only cosign v3 (Sigstore bundle)
+            signatures carry the inclusion proof this needs, legacy-tag keyless signatures are refused."
+        type: path
+  scan:
+    description:
+      - With O(state=present), the vulnerability gate. Each image (each platform manifest of an index) is staged
+        as an OCI layout beside O(dest) and scanned; the JSON reports are stored in the bundle
+        (C(reports/<scanner>/<manifest hex>.json)) and listed in the metadata as C(scan); findings at or above
+        O(scan.fail_on) that O(scan.ignore_file) does not cover stop the build, naming each image and finding.
+      - A missing scanner is an error, never a skipped scan. The bundle carries the layers that were scanned.
+      - An unchanged bundle scanned with the same scanner, threshold and ignore file is not scanned again; use
+        O(force) to rescan.
+    type: dict
+    suboptions:
+      scanner:
+        description:
+          - V(trivy) (C(trivy image --input <layout> --format json)) or V(grype) (C(grype oci-dir:<layout> -o json)).
+        type: str
+        required: true
+        choices: [trivy, grype]
+      fail_on:
+        description:
+          - The lowest severity that stops the build. Findings of unknown severity never do (they are counted).
+        type: str
+        default: high
+        choices: [critical, high, medium, low, negligible]
+      ignore_file:
+        description:
+          - "Accepted findings: YAML (C(ignore:) a list of IDs or of C({vulnerability, package, until, reason})) or a
+            C(.trivyignore)-style text file (one ID a line, optional C(exp:YYYY-MM-DD)). An ID also matches a grype
+            finding through its related vulnerabilities. Expired entries no longer apply."
+        type: path
+      executable:
+        description:
+          - The scanner's path or name; defaults to O(scan.scanner) found in C(PATH).
+        type: str
+      args:
+        description:
+          - Extra arguments, for the offline database, for example C([--skip-db-update, --offline-scan, --cache-dir,
+            /var/lib/trivy]).
+        type: list
+        elements: str
+        default: []
+      env:
+        description:
+          - Extra environment variables, for example C(GRYPE_DB_AUTO_UPDATE=false) and C(GRYPE_DB_CACHE_DIR).
+        type: dict
+        default: {}
+      timeout:
+        description:
+          - Seconds one scan may take.
+        type: int
+        default: 1800
+  sbom:
+    description:
+      - With O(state=present), store a CycloneDX 1.6 JSON SBOM of the bundle as C(sbom.cdx.json) (every image,
+        chart, manifest set and file with its digest; SBOMs carried with images referenced), built with
+        C(cyclonedx-python-lib), and return it as RV(sbom).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - petra.core.registry
   - petra.core.signing_key
   - petra.core.aws
+  - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.check_mode
 notes:
@@ -188,6 +316,8 @@ requirements:
   - jsonschema
   - PyYAML
   - requests
+  - cyclonedx-python-lib (for the SBOM)
+  - sigstore (for keyless O(verify_images) rules)
 """
 
 EXAMPLES = r"""
@@ -205,6 +335,26 @@ EXAMPLES = r"""
     signing_key: awskms:///arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/petra-bundle
     region: us-gov-west-1
 
+- name: Build only from images signed at their source, scanned offline with trivy
+  petra.core.petra_bundle:
+    spec: bundles/platform.yml
+    dest: /srv/outbox/platform-1.4.0.tar.zst
+    signing_key: /etc/petra/bundle.pem
+    verify_images:
+      - glob: cgr.dev/chainguard/*
+        identity: https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main
+        issuer: https://token.actions.githubusercontent.com
+        trusted_root: /etc/petra/sigstore/trusted_root.json
+      - glob: registry.example:5000/team/*
+        key: awskms:///alias/team-release
+      - glob: registry.example:5000/vendor/legacy-agent
+        method: none
+    scan:
+      scanner: trivy
+      fail_on: high
+      ignore_file: /etc/petra/accepted-findings.yml
+      args: [--skip-db-update, --offline-scan, --cache-dir, /var/lib/trivy]
+
 - name: Load a verified bundle into the high-side registry and write the k3s mirror configuration
   petra.core.petra_bundle:
     state: loaded
@@ -219,6 +369,28 @@ EXAMPLES = r"""
     flux_secret_ref: high-registry
     flux_verify_secret_ref: petra-bundle-key
     flux_wait: true
+
+- name: A second key holder co-signs the bundle with a KMS key (two-person rule)
+  petra.core.petra_bundle:
+    state: signed
+    src: /srv/outbox/platform-1.4.0.tar.zst
+    public_keys: /etc/petra/build.pub
+    signing_key: awskms:///alias/petra-release-manager
+    region: us-gov-west-1
+  register: cosigned
+
+- name: On the high side, load only with two of three signers, never rolling back
+  petra.core.petra_bundle:
+    state: loaded
+    src: /srv/inbox/platform-1.4.0.tar.zst
+    public_keys:
+      - /etc/petra/build.pub
+      - /etc/petra/release-manager.pub
+      - /etc/petra/security-officer.pub
+    threshold: 2
+    trust_state: /srv/petra/trust/trust-state.json
+    registry: registry.high.example:5000/petra
+    ca_file: /etc/pki/high-registry-ca.pem
 
 - name: Build from an inline definition against a private registry
   petra.core.petra_bundle:
@@ -245,28 +417,97 @@ EXAMPLES = r"""
 RETURN = r"""
 path:
   description: The bundle file.
-  returned: state is present
+  returned: state is present or signed
   type: str
   sample: /srv/outbox/platform-1.4.0.tar.zst
 signature:
-  description: The signature file.
-  returned: state is present
+  description: The (primary) signature file.
+  returned: state is present or signed
   type: str
   sample: /srv/outbox/platform-1.4.0.tar.zst.sig
 sha256:
-  description: SHA-256 of the bundle file, in hex. Null in check mode when the bundle would be (re)built.
-  returned: state is present
+  description:
+    - SHA-256 of the bundle file, in hex. Null in check mode when the bundle would be (re)built.
+    - With O(state=signed), the SHA-256 of the file that was verified and co-signed.
+  returned: always
   type: str
   sample: 1133e85afef34efd6883ecd3d0045b0c42c268d83d33ec225096dc823d5ef1ce
 size:
   description: Size of the bundle file in bytes. Null in check mode when the bundle would be (re)built.
-  returned: state is present
+  returned: state is present or signed
   type: int
   sample: 301029
 key_id:
-  description: C(sha256:) of the SubjectPublicKeyInfo of the key that signed the bundle.
+  description:
+    - C(sha256:) of the SubjectPublicKeyInfo of the key that signed the bundle (O(state=present)), whose primary
+      signature verified (O(state=loaded)), or that co-signed (O(state=signed)).
   returned: always
   type: str
+primary_key_id:
+  description: With O(state=signed), the key id of the primary signature's key.
+  returned: state is signed
+  type: str
+cosignatures:
+  description: With O(state=signed), the co-signature file.
+  returned: state is signed
+  type: str
+already_signed:
+  description: With O(state=signed), C(primary) or C(cosignature) when the key had already signed this file (nothing
+    was added), else null.
+  returned: state is signed
+  type: str
+cosignature_keys:
+  description: With O(state=signed), the key ids the co-signature file names for this file afterwards (as listed;
+    M(petra.core.petra_verify) checks them).
+  returned: state is signed
+  type: list
+  elements: str
+removed_stale:
+  description: With O(state=signed), how many co-signatures over another file (an earlier build) were dropped.
+  returned: state is signed
+  type: int
+signed_at:
+  description: With O(state=signed), when the co-signature was made (UTC), unless nothing was added.
+  returned: state is signed and changed
+  type: str
+signers:
+  description: With O(state=loaded), the distinct keys among O(public_keys) that signed the bundle, primary signer first.
+  returned: state is loaded
+  type: list
+  elements: str
+unsigned_keys:
+  description: With O(state=loaded), the keys among O(public_keys) that did not sign it.
+  returned: state is loaded
+  type: list
+  elements: str
+rejected_signatures:
+  description: With O(state=loaded), co-signatures not counted, each with C(keyId) and C(reason).
+  returned: state is loaded
+  type: list
+  elements: dict
+threshold:
+  description: With O(state=loaded), the number of distinct signers required.
+  returned: state is loaded
+  type: int
+trust_state:
+  description:
+    - With O(state=loaded) and O(trust_state), the trust state after the load (C(path), C(head), C(bundles)), the
+      C(decision) (C(action) C(new), C(upgrade), C(reload), C(same-version) or C(downgrade), and whether it was
+      C(recorded)), and the C(entry) that accepts this bundle. In check mode, what would be.
+  returned: state is loaded and trust_state is given
+  type: dict
+custody:
+  description:
+    - With O(state=loaded), the custody record (format in C(docs/bundle-spec.md)); each image has C(source),
+      C(sourceDigest), C(sourceSignature) (null for bundles built without source verification), C(countersignature),
+      C(bundleSha256), C(signers) and C(target). With O(trust_state), C(acceptance) links it to the trust state entry.
+  returned: state is loaded
+  type: dict
+custody_path:
+  description: With O(state=loaded) and O(trust_state), where the custody record was written.
+  returned: state is loaded and trust_state is given
+  type: str
+  sample: /srv/petra/trust/custody/platform-1.4.0.json
 name:
   description: The bundle name.
   returned: always
@@ -282,7 +523,8 @@ created:
   sample: "2026-11-23T20:00:00Z"
 images:
   description:
-    - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)).
+    - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)) and, with
+      O(verify_images), C(source_verification).
     - With O(state=loaded), every image with C(source) (the original reference), C(target) (where it now is,
       with tag and digest), C(digest), and C(pushed) (false when the registry already had it).
   returned: always
@@ -365,9 +607,32 @@ flux:
     waited:
       description: Whether the task waited for Flux to report Ready.
       type: bool
-verified:
-  description: With O(state=loaded), always true, since the bundle passed verification before anything was pushed.
+sbom:
+  description: With O(state=present) and O(sbom), the bundle SBOM entry (C(name), C(digest)) and the CycloneDX
+    C(document).
+  returned: state is present and sbom is true
+  type: dict
+scan:
+  description: With O(state=present) and O(scan), the C(scanner), C(failOn) and per platform manifest the C(reports)
+    (C(image), C(manifest), C(platform), C(entry), C(digest), C(findings) counts by severity, C(ignored)).
+  returned: state is present and scan is given
+  type: dict
+signatures:
+  description: With O(state=loaded), what was pushed after the content (C(kind) C(countersignature), C(signature),
+    C(attestation), C(sbom) or C(referrer)), with C(source), C(target), C(digest) and C(pushed).
   returned: state is loaded
+  type: list
+  elements: dict
+referrer_tags:
+  description: With O(state=loaded), the referrers tag schema indexes (C(sha256-<hex>)) written for registries
+    without the OCI referrers API.
+  returned: state is loaded
+  type: list
+  elements: str
+verified:
+  description: With O(state=loaded) or O(state=signed), always true, since the bundle passed verification before
+    anything was pushed or signed.
+  returned: state is loaded or signed
   type: bool
 """
 

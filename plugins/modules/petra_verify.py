@@ -14,11 +14,18 @@ description:
     checks every entry against the signed metadata, digest and size, with no entry missing, extra, duplicated
     or out of order, no absolute path, no C(..), no links, no devices, no entry larger than declared, and
     well-formed zstd and tar to the very end.
+  - "With O(threshold) above 1, also counts the co-signatures beside the bundle (C(<bundle>.sigs.json), added by
+    M(petra.core.petra_bundle) with O(petra.core.petra_bundle#module:state=signed)) and requires that many distinct
+    keys among O(public_keys) to have signed the same file: the two-person rule. The result says which keys signed."
   - Refuses a bundle past its C(expires) date.
+  - With O(trust_state), proves the hash chain of the trust state and refuses a bundle that a load would refuse as a
+    rollback, without writing anything.
+  - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
+    bundle SHA-256 and signers.
   - Reads the bundle once as a stream; nothing is extracted or written, and memory use stays flat.
   - Every failure names the first problem in plain words and what to do; C(reason) carries a short code
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
-    C(truncated), C(expired)).
+    C(truncated), C(threshold), C(expired), C(rollback), C(trust-state-tampered)).
   - Never changes anything; C(changed) is always false.
 author:
   - Petra maintainers (@petra-maintainers)
@@ -28,18 +35,21 @@ options:
       - The bundle file on the controller.
     type: path
     required: true
-  public_key:
+  public_keys:
     description:
       - The public key(s) the bundle may be signed with, each a path to a PEM C(PUBLIC KEY) file (such as
-        C(cosign.pub)) or the PEM text itself. A signature by any one of them is accepted.
+        C(cosign.pub)) or the PEM text itself. The primary signature must be by one of them; O(threshold) says how
+        many of them must have signed.
     type: list
     elements: str
     required: true
+    aliases: [public_key]
   signature:
     description:
       - The signature file. Defaults to O(path) with C(.sig) appended.
     type: path
 extends_documentation_fragment:
+  - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.read_only
 seealso:
@@ -68,6 +78,21 @@ EXAMPLES = r"""
     public_key:
       - /etc/petra/bundle-2026.pub
       - /etc/petra/bundle-2027.pub
+
+- name: Two of three key holders must have signed, and the bundle must not roll the platform back
+  petra.core.petra_verify:
+    path: /srv/inbox/platform-1.4.0.tar.zst
+    public_keys:
+      - /etc/petra/build.pub
+      - /etc/petra/release-manager.pub
+      - /etc/petra/security-officer.pub
+    threshold: 2
+    trust_state: /srv/petra/trust/trust-state.json
+  register: verified
+
+- name: Show who signed
+  ansible.builtin.debug:
+    msg: "signed by {{ verified.signers | join(', ') }}; a load would be: {{ verified.trust_state.decision.action }}"
 """
 
 RETURN = r"""
@@ -77,9 +102,68 @@ verified:
   type: bool
   sample: true
 key_id:
-  description: C(sha256:) of the SubjectPublicKeyInfo of the key whose signature verified.
+  description: C(sha256:) of the SubjectPublicKeyInfo of the key whose primary signature verified.
   returned: success
   type: str
+signers:
+  description:
+    - The distinct keys (C(sha256:) key ids) among O(public_keys) with a valid signature over the bundle, the primary
+      signer first. Also returned on a C(threshold) failure.
+  returned: success
+  type: list
+  elements: str
+unsigned_keys:
+  description: The keys among O(public_keys) with no valid signature over the bundle. Also returned on a C(threshold)
+    failure.
+  returned: success
+  type: list
+  elements: str
+rejected_signatures:
+  description: Co-signatures that were not counted, each with C(keyId) and C(reason) (key not given, made over
+    another file, does not verify).
+  returned: success
+  type: list
+  elements: dict
+threshold:
+  description: The number of distinct signers that was required.
+  returned: success
+  type: int
+cosignatures:
+  description: The co-signature file read, or null when there is none.
+  returned: success
+  type: str
+trust_state:
+  description: With O(trust_state), the proven trust state and what loading this bundle would do.
+  returned: when trust_state is given
+  type: dict
+  contains:
+    path:
+      description: The trust state file.
+      type: str
+    exists:
+      description: False when the file does not exist yet (an empty log).
+      type: bool
+    chain:
+      description: Always C(valid) (a broken chain fails the task).
+      type: str
+    head:
+      description: C(entries) (count) and C(hash) (of the last entry); keep the hash elsewhere for O(trust_state_anchor).
+      type: dict
+    bundles:
+      description: For every bundle name, the current C(version), C(sha256) and C(acceptedAt).
+      type: dict
+    decision:
+      description: C(action) (C(new), C(upgrade), C(reload), C(same-version) or C(downgrade)), C(recorded) (whether a load
+        would append an entry) and C(current) (the current version of this name, or null).
+      type: dict
+custody:
+  description:
+    - The custody record of the bundle (format in C(docs/bundle-spec.md)). C(bundle) holds name, version, SHA-256,
+      signers and threshold. C(images) holds one entry per image with C(source), C(sourceDigest), C(sourceSignature)
+      (how the source signature was verified at creation, null for bundles built without it), C(countersignature),
+      C(bundleSha256), C(signers) and C(target) (null here; a load fills it in).
+  returned: success
+  type: dict
 path:
   description: The bundle file.
   returned: success

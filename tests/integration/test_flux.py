@@ -76,7 +76,7 @@ def seed(kube):
 
 def params(setup, **extra):
     registry = setup["registry"]
-    result = {"src": setup["bundle"], "public_key": [setup["pub"]], "signature": None, "registry": registry.host,
+    result = {"src": setup["bundle"], "public_keys": [setup["pub"]], "signature": None, "registry": registry.host,
               "ca_file": None, "registry_username": None, "registry_password": None,
               "insecure_registries": [registry.host], "registry_timeout": 30.0, "registry_retries": 1, "parallel": 2,
               "registries_dest": None, "registries_ca_path": "/etc/rancher/k3s/petra-registry-ca.pem",

@@ -51,7 +51,7 @@ def high(tmp_path, tls_material):
 
 
 def params_for(high, bundle, **extra):
-    params = {"src": bundle["path"], "public_key": [bundle["pub"]], "signature": None, "registry": high.host + "/mirror",
+    params = {"src": bundle["path"], "public_keys": [bundle["pub"]], "signature": None, "registry": high.host + "/mirror",
               "ca_file": high.tls["ca.pem"], "registry_username": HIGH_USER[0], "registry_password": HIGH_USER[1],
               "insecure_registries": [], "registry_timeout": 30.0, "registry_retries": 2, "parallel": 4,
               "registries_dest": None, "registries_ca_path": "/etc/rancher/k3s/petra-registry-ca.pem"}

@@ -74,8 +74,8 @@ def test_gnu_tar_and_openssl_accept_it(sources, spool, ec_key, tmp_path):
     listing = subprocess.run("zstd -dc %s | tar -tvf -" % result["path"], shell=True, capture_output=True, text=True,
                              timeout=60, check=True).stdout.splitlines()
     names = [line.split()[-1] for line in listing]
-    assert names[:3] == ["petra-bundle.json", "oci-layout", "index.json"]
-    assert names[3:] == sorted(names[3:]) and all(n.startswith("blobs/sha256/") for n in names[3:])
+    assert names[:4] == ["petra-bundle.json", "oci-layout", "index.json", "sbom.cdx.json"]
+    assert names[4:] == sorted(names[4:]) and all(n.startswith("blobs/sha256/") for n in names[4:])
     assert all(line.startswith("-rw-r--r-- 0/0") and "2026-01-01 00:00" in line for line in listing)
     extract = tmp_path / "x"
     extract.mkdir()

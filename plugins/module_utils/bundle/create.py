@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -26,6 +27,13 @@ from ansible_collections.petra.core.plugins.module_utils.bundle import metadata 
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL, ArchiveWriter
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
+from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import scan as custody_scan
+from ansible_collections.petra.core.plugins.module_utils.custody.attached import discover
+from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign
+from ansible_collections.petra.core.plugins.module_utils.custody.sbom import ENTRY_NAME as SBOM_NAME
+from ansible_collections.petra.core.plugins.module_utils.custody.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
+from ansible_collections.petra.core.plugins.module_utils.custody.sbom import bundle_sbom
 from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError
 from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
@@ -67,6 +75,7 @@ class BundlePlan:
         self.charts = []
         self.manifests = []
         self.files = []
+        self.named = []  # (entry name, Blob): the SBOM and scan reports, between index.json and the blobs
         self.metadata = None
 
     def add_blob(self, blob):
@@ -87,8 +96,13 @@ class BundlePlan:
         self.index_manifests.append(manifest.descriptor(annotations))
         return manifest
 
+    def list_entries(self):
+        """(Re)compute the metadata's entry list from what the plan holds."""
+        self.metadata["entries"] = [{"name": name, "digest": blob.digest, "size": blob.size}
+                                    for name, blob in self.entries()]
+
     def entries(self):
-        """(name, Blob) in archive order: layout file, index, then blobs by digest."""
+        """(name, Blob) in archive order: layout file, index, named entries by name, then blobs by digest."""
         index = artifacts.canonical_json({
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_INDEX,
@@ -96,6 +110,7 @@ class BundlePlan:
         })
         result = [("oci-layout", artifacts.Blob.from_bytes(OCI_LAYOUT, "application/json")),
                   ("index.json", artifacts.Blob.from_bytes(index, mediatypes.OCI_INDEX))]
+        result += sorted(self.named, key=lambda item: item[0])
         for digest in sorted(self.blobs):
             result.append(("blobs/sha256/" + digest.split(":", 1)[1], self.blobs[digest]))
         return result
@@ -104,12 +119,13 @@ class BundlePlan:
 class Planner:
     """Turns a BundleSpec into a BundlePlan."""
 
-    def __init__(self, spec, pool, created, mtime, spool_dir=None):
+    def __init__(self, spec, pool, created, mtime, spool_dir=None, custody=None):
         self.spec = spec
         self.pool = pool
         self.created = created
         self.mtime = mtime
         self.spool_dir = spool_dir
+        self.custody = custody
         self.plan = BundlePlan()
 
     def build(self, signer_key_id, level):
@@ -121,7 +137,7 @@ class Planner:
             self._add_manifest_set(item)
         for item in self.spec.files:
             self._add_file(item)
-        entries = [{"name": name, "digest": blob.digest, "size": blob.size} for name, blob in self.plan.entries()]
+        sbom = self._add_sbom() if self.custody is not None and self.custody.sbom else None
         self.plan.metadata = {
             "apiVersion": "petra.dev/v1alpha1",
             "kind": "BundleMetadata",
@@ -136,9 +152,49 @@ class Planner:
             "charts": self.plan.charts,
             "manifests": self.plan.manifests,
             "files": self.plan.files,
-            "entries": entries,
         }
+        if sbom is not None:
+            self.plan.metadata["sbom"] = sbom
+        self.plan.list_entries()
         return self.plan
+
+    # -- custody: what comes with each image, its source verification, the countersignature, the SBOM --------
+    def _add_custody(self, client, ref, ref_text, entry):
+        digest = entry["digest"]
+        attached = discover(client, ref.repository, digest, ref_text)
+        for item in attached:
+            self.plan.add_blob(artifacts.Blob(item.digest, len(item.data), item.media_type, data=item.data))
+            self._add_image_manifest(client, ref, item.data)
+        if attached:
+            entry["attached"] = [item.record() for item in attached]
+        if self.custody.verifier is not None:
+            entry["sourceVerification"] = self.custody.verifier.verify(client, ref_text, ref, digest, attached)
+        carried = next((item for item in attached if item.kind == "signature"), None)
+        entry["countersignature"] = self._countersign(ref.name, digest, carried)
+
+    def _countersign(self, reference, digest, carried=None):
+        """The countersignature of a manifest digest (an image, or a chart, manifest set or file artifact, which
+        Flux verifies), its blobs added to the plan; returns its metadata record."""
+        if self.custody is None:
+            return None
+        signed = countersign(self.custody.signer, reference, digest, carried, self.custody.previous(digest))
+        for data, media_type in ((signed.payload, cosign.SIMPLE_SIGNING),
+                                 (signed.config, mediatypes.OCI_CONFIG), (signed.manifest, mediatypes.OCI_MANIFEST)):
+            self.plan.add_blob(artifacts.Blob.from_bytes(data, media_type))
+        return signed.record
+
+    def _append(self, section, record, reference, digest):
+        countersignature = self._countersign(reference, digest)
+        if countersignature:
+            record["countersignature"] = countersignature
+        section.append(record)
+
+    def _add_sbom(self):
+        data = bundle_sbom(self.spec.name, self.spec.version, self.created, self.plan.images, self.plan.charts,
+                           self.plan.manifests, self.plan.files)
+        blob = artifacts.Blob.from_bytes(data, SBOM_MEDIA_TYPE)
+        self.plan.named.append((SBOM_NAME, blob))
+        return {"name": SBOM_NAME, "digest": blob.digest}
 
     # -- images ------------------------------------------------------------------------------------
     def _fetch_manifest(self, client, ref, reference, expected=None):
@@ -191,6 +247,8 @@ class Planner:
         else:
             self._add_image_manifest(client, ref, data)
         if not any(existing["ref"] == ref_text for existing in self.plan.images):
+            if self.custody is not None:
+                self._add_custody(client, ref, ref_text, entry)
             self.plan.images.append(entry)
             self.plan.index_manifests.append(mediatypes.descriptor(media_type, digest, len(data), {
                 mediatypes.ANNOTATION_REF_NAME: ref_text,
@@ -223,8 +281,10 @@ class Planner:
             self.plan.index_manifests.append(mediatypes.descriptor(media_type, digest, size, {
                 mediatypes.ANNOTATION_REF_NAME: "charts/%s:%s" % (name, version),
                 mediatypes.ANNOTATION_PETRA_KIND: "chart"}))
-        self.plan.charts.append({"name": name, "version": version, "source": _display_source(source, self.spec.base_dir),
-                                 "digest": digest, "size": size, "chartDigest": chart_digest})
+        reference = item["ref"][len("oci://"):] if "ref" in item else "charts/%s" % name
+        self._append(self.plan.charts, {"name": name, "version": version, "digest": digest, "size": size,
+                                        "source": _display_source(source, self.spec.base_dir),
+                                        "chartDigest": chart_digest}, reference, digest)
 
     def _add_manifest_set(self, item):
         manifest, blobs, count = artifacts.manifest_set_artifact(
@@ -232,9 +292,11 @@ class Planner:
         manifest_blob = self.plan.add_artifact(manifest, blobs, {
             mediatypes.ANNOTATION_REF_NAME: "manifests/%s:%s" % (item["name"], self.spec.version),
             mediatypes.ANNOTATION_PETRA_KIND: "manifests"})
-        self.plan.manifests.append({"name": item["name"], "digest": manifest_blob.digest, "size": manifest_blob.size,
-                                    "contentDigest": blobs[1].digest, "fileCount": count,
-                                    "source": _display_source(item["path"], self.spec.base_dir)})
+        self._append(self.plan.manifests, {"name": item["name"], "digest": manifest_blob.digest,
+                                           "size": manifest_blob.size, "contentDigest": blobs[1].digest,
+                                           "fileCount": count, "source": _display_source(item["path"],
+                                                                                         self.spec.base_dir)},
+                     "manifests/%s/%s" % (self.spec.name, item["name"]), manifest_blob.digest)
 
     def _add_file(self, item):
         manifest, blobs = artifacts.file_artifact(item["name"], item["path"])
@@ -242,9 +304,11 @@ class Planner:
             mediatypes.ANNOTATION_REF_NAME: "files/%s:%s" % (item["name"], self.spec.version),
             mediatypes.ANNOTATION_PETRA_KIND: "file"})
         layer = blobs[1]
-        self.plan.files.append({"name": item["name"], "digest": layer.digest, "size": layer.size,
-                                "manifestDigest": manifest_blob.digest, "filename": os.path.basename(item["path"]),
-                                "source": _display_source(item["path"], self.spec.base_dir)})
+        self._append(self.plan.files, {"name": item["name"], "digest": layer.digest, "size": layer.size,
+                                       "manifestDigest": manifest_blob.digest,
+                                       "filename": os.path.basename(item["path"]),
+                                       "source": _display_source(item["path"], self.spec.base_dir)},
+                     "files/%s/%s" % (self.spec.name, item["name"]), manifest_blob.digest)
 
 
 def platform_wanted(descriptor, platforms):
@@ -391,9 +455,130 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
         raise
 
 
+class CreationCustody:
+    """The custody settings of one build: the bundle signer (countersignatures), the verify_images policy,
+    the scanner, whether to write the SBOM, and the countersignatures of an existing bundle to reuse."""
+
+    def __init__(self, signer, verifier=None, scanner=None, existing=None, sbom=True):
+        self.signer = signer
+        self.verifier = verifier
+        self.scanner = scanner
+        self.sbom = sbom
+        self._previous = {}
+        if existing and (existing.get("signer") or {}).get("keyId") == signing_keys.key_id(signer.public_key()):
+            for section, key in (("images", "digest"), ("charts", "digest"), ("manifests", "digest"),
+                                 ("files", "manifestDigest")):
+                for record in existing.get(section) or []:
+                    if record.get("countersignature"):
+                        self._previous[record[key]] = record["countersignature"]
+
+    def previous(self, digest):
+        return self._previous.get(digest)
+
+    def scan_settled(self, existing):
+        """True when the existing bundle was scanned as this build would scan it (or neither scans)."""
+        recorded = existing.get("scan")
+        if self.scanner is None or recorded is None:
+            return self.scanner is None and recorded is None
+        return (recorded.get("scanner"), recorded.get("failOn"), recorded.get("ignoreFile")) == (
+            self.scanner.name, self.scanner.fail_on, self.scanner.ignore_digest)
+
+
+def stable_metadata(metadata):
+    """The metadata without what records when and how checks ran (verification times, scan reports): two builds
+    of the same content compare equal on this."""
+    copy = json.loads(json.dumps(metadata))
+    for image in copy.get("images") or []:
+        (image.get("sourceVerification") or {}).pop("verifiedAt", None)
+    copy.pop("scan", None)
+    copy["entries"] = [entry for entry in copy.get("entries") or []
+                       if not entry["name"].startswith(custody_scan.REPORT_PREFIX)]
+    return copy
+
+
+def _stage_blob(blob, store):
+    """Write a blob to the staging store (checking digest and size) and return its path."""
+    path = os.path.join(store, blob.digest.split(":", 1)[1])
+    if os.path.exists(path):
+        return path
+    hasher = hashlib.sha256()
+    size = 0
+    with open(path + ".part", "wb") as handle:
+        for chunk in prefetched(blob.chunks()):
+            hasher.update(chunk)
+            size += len(chunk)
+            handle.write(chunk)
+    if "sha256:" + hasher.hexdigest() != blob.digest or size != blob.size:
+        raise BundleError("blob %s arrived with %d bytes hashing to sha256:%s" % (blob.digest, size, hasher.hexdigest()),
+                          hint="The registry content is corrupt or was tampered with")
+    os.replace(path + ".part", path)
+    return path
+
+
+def scan_plan(plan, scanner, staging):
+    """Stage every image (one OCI layout per platform manifest, layers on disk in ``staging``), scan it, add the
+    reports as entries, and stop the build on findings at or above the threshold that are not ignored.
+
+    The plan's layers are switched to the staged files, so the bundle carries exactly what was scanned."""
+    executable = scanner.resolve()
+    store = os.path.join(staging, "blobs")
+    os.makedirs(store)
+    reports, blocked = [], []
+    for image in plan.images:
+        targets = [(child["digest"], child.get("platform") or "") for child in image.get("manifests") or []] or \
+            [(image["digest"], "")]
+        for manifest_digest, platform in targets:
+            data = plan.blobs[manifest_digest].data
+            blob_paths = {}
+            for descriptor in artifacts.image_blob_descriptors(data, image["ref"]):
+                blob = plan.blobs[descriptor["digest"]]
+                try:
+                    blob_paths[blob.digest] = path = _stage_blob(blob, store)
+                except OCIError as exc:
+                    raise BundleError("fetching %s of %s for the scan failed: %s" % (blob.digest, image["ref"],
+                                                                                     exc.message), hint=exc.hint)
+                plan.blobs[blob.digest] = artifacts.Blob(blob.digest, blob.size, blob.media_type, path=path)
+            work = os.path.join(staging, "scan-%d" % len(reports))
+            layout = custody_scan.stage_layout(os.path.join(work, "layout"), manifest_digest, data, blob_paths)
+            report_path = os.path.join(work, "report.json")
+            raw = scanner.scan(executable, layout, report_path)
+            counts, blocking, ignored = custody_scan.evaluate(scanner.parse(raw), scanner.ignore_rules,
+                                                              scanner.fail_on)
+            label = image["ref"] + (" (%s)" % platform if platform else "")
+            if blocking:
+                blocked.append((label, blocking))
+            name = custody_scan.report_entry_name(scanner.name, manifest_digest)
+            report = artifacts.Blob(artifacts.digest_of(raw), len(raw), "application/json", path=report_path)
+            plan.named.append((name, report))
+            reports.append({"image": image["ref"], "manifest": manifest_digest, "platform": platform, "entry": name,
+                            "digest": report.digest, "findings": counts, "ignored": ignored})
+    if blocked:
+        raise custody_scan.ScanError(
+            custody_scan.gate_message(blocked, scanner.fail_on),
+            hint="Rebuild with fixed images, or record accepted findings in scan.ignore_file", reason="vulnerabilities",
+            findings=[{"image": label, "id": f.id, "package": f.package, "version": f.version, "severity": f.severity,
+                       "fixed": f.fixed} for label, findings in blocked for f in findings])
+    summary = {"scanner": scanner.name, "failOn": scanner.fail_on, "reports": reports}
+    if scanner.ignore_digest:
+        summary["ignoreFile"] = scanner.ignore_digest
+    plan.metadata["scan"] = summary
+    plan.list_entries()
+    return summary
+
+
+def _image_result(item):
+    result = {"ref": item["ref"], "digest": item["digest"]}
+    if item.get("sourceVerification"):
+        result["source_verification"] = item["sourceVerification"]
+    return result
+
+
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
-                  force=False, environ=None, mode=0o644):
-    """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost."""
+                  force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True):
+    """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
+
+    ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
+    (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM."""
     started = time.monotonic()
     signature_path = signature_path or dest + ".sig"
     created, mtime, pinned = resolve_created(spec.created, environ)
@@ -401,10 +586,11 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     spool_dir = os.path.dirname(os.path.abspath(dest))
     spool_dir = spool_dir if os.path.isdir(spool_dir) else None
     existing = read_metadata(dest) if (os.path.isfile(dest) and not force) else None
+    custody = CreationCustody(signer, verifier, scanner, existing, sbom)
 
     def make_plan(created_text, epoch):
         try:
-            return Planner(spec, pool, created_text, epoch, spool_dir).build(signer_id, level)
+            return Planner(spec, pool, created_text, epoch, spool_dir, custody).build(signer_id, level)
         except RegistryError as exc:
             raise BundleError(exc.message, hint=exc.hint)
 
@@ -417,7 +603,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
             plan = make_plan(created, mtime)
         except ValueError:
             plan = None
-        if plan is not None and plan.metadata != existing:
+        if plan is not None and stable_metadata(plan.metadata) != stable_metadata(existing):
             created, mtime, _pinned = resolve_created(None, environ)
             plan = None
     if plan is None:
@@ -428,22 +614,38 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "key_id": signer_id,
         "name": spec.name,
         "version": spec.version,
-        "images": [{"ref": item["ref"], "digest": item["digest"]} for item in plan.images],
+        "images": [_image_result(item) for item in plan.images],
         "charts": [{"name": c["name"], "version": c["version"], "digest": c["digest"]} for c in plan.charts],
         "manifests": [{"name": m["name"], "digest": m["digest"]} for m in plan.manifests],
         "files": [{"name": f["name"], "digest": f["digest"], "size": f["size"]} for f in plan.files],
         "blob_count": len(plan.blobs),
         "content_size": sum(blob.size for blob in plan.blobs.values()),
     }
-    if existing is not None and existing == plan.metadata and existing_signature_valid(dest, signature_path, signer):
+    if plan.metadata.get("sbom"):
+        document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
+        result["sbom"] = dict(plan.metadata["sbom"], document=json.loads(document))
+    if existing is not None and stable_metadata(existing) == stable_metadata(plan.metadata) and \
+            custody.scan_settled(existing) and existing_signature_valid(dest, signature_path, signer):
         digests = file_digests(dest, ["sha256"])
         result.update(changed=False, sha256=digests["sha256"].hex(), size=os.path.getsize(dest),
                       created=existing["created"], duration=round(time.monotonic() - started, 3))
+        if existing.get("scan"):
+            result["scan"] = existing["scan"]
         return result
     result["created"] = created
     if check_mode:
+        if scanner is not None:
+            scanner.resolve()
+            result["scan"] = {"scanner": scanner.name, "failOn": scanner.fail_on, "reports": None}
         result.update(changed=True, sha256=None, size=None, duration=round(time.monotonic() - started, 3))
         return result
-    written = write_bundle(plan, dest, signature_path, signer, mtime, level, mode)
+    staging = tempfile.mkdtemp(dir=spool_dir, prefix=".petra-scan-") if scanner is not None else None
+    try:
+        if scanner is not None:
+            result["scan"] = scan_plan(plan, scanner, staging)
+        written = write_bundle(plan, dest, signature_path, signer, mtime, level, mode)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     result.update(changed=True, duration=round(time.monotonic() - started, 3), **written)
     return result

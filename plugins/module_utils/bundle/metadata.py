@@ -30,6 +30,51 @@ _ITEM = {
     "properties": {"digest": _DIGEST, "size": _SIZE},
 }
 
+_TIME = {"type": "string", "format": "date-time"}
+# Custody fields (all optional, so bundles made before them stay valid): see docs/bundle-spec.md.
+_SOURCE_VERIFICATION = {
+    "type": "object",
+    "required": ["rule", "method", "verifiedAt"],
+    "properties": {
+        "rule": {"type": "string"},
+        "method": {"enum": ["key", "keyless", "none"]},
+        "keyId": _DIGEST,
+        "identity": {"type": "string"},
+        "issuer": {"type": "string"},
+        "format": {"enum": ["legacy-tag", "referrer"]},
+        "verifiedAt": _TIME,
+    },
+}
+_COUNTERSIGNATURE = {
+    "type": "object",
+    "required": ["tag", "digest"],
+    "properties": {"tag": {"type": "string", "pattern": r"^sha256-[a-f0-9]{64}\.sig$"}, "digest": _DIGEST,
+                   "signature": {"type": "string"}},
+}
+_ATTACHED = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["kind", "digest", "mediaType"],
+        "properties": {"kind": {"enum": ["signature", "attestation", "sbom", "referrer"]}, "digest": _DIGEST,
+                       "mediaType": {"type": "string"}, "tag": {"type": "string"}, "size": _SIZE,
+                       "artifactType": {"type": "string"}},
+    },
+}
+_COUNTERSIGNED_ITEM = dict(_ITEM, properties=dict(_ITEM["properties"], countersignature=_COUNTERSIGNATURE))
+_SCAN = {
+    "type": "object",
+    "required": ["scanner", "failOn", "reports"],
+    "properties": {
+        "scanner": {"enum": ["trivy", "grype"]},
+        "failOn": {"type": "string"},
+        "ignoreFile": _DIGEST,
+        "reports": {"type": "array", "items": {"type": "object", "required": ["manifest", "entry", "digest"],
+                                               "properties": {"manifest": _DIGEST, "digest": _DIGEST,
+                                                              "entry": {"type": "string"}}}},
+    },
+}
+
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Petra bundle metadata",
@@ -47,11 +92,16 @@ SCHEMA = {
         "signer": {"type": "object", "required": ["keyId"], "properties": {"keyId": _DIGEST}},
         "images": {
             "type": "array",
-            "items": {"type": "object", "required": ["ref", "digest", "mediaType"], "properties": {"digest": _DIGEST}},
+            "items": {"type": "object", "required": ["ref", "digest", "mediaType"], "properties": {
+                "digest": _DIGEST, "sourceVerification": _SOURCE_VERIFICATION, "countersignature": _COUNTERSIGNATURE,
+                "attached": _ATTACHED}},
         },
-        "charts": {"type": "array", "items": _ITEM},
-        "manifests": {"type": "array", "items": _ITEM},
-        "files": {"type": "array", "items": _ITEM},
+        "sbom": {"type": "object", "required": ["name", "digest"],
+                 "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST}},
+        "scan": _SCAN,
+        "charts": {"type": "array", "items": _COUNTERSIGNED_ITEM},
+        "manifests": {"type": "array", "items": _COUNTERSIGNED_ITEM},
+        "files": {"type": "array", "items": _COUNTERSIGNED_ITEM},
         "entries": {
             "type": "array",
             "items": {

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.custody.options import CUSTODY_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.oci.options import REGISTRY_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.signing.options import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.petra.core.plugins.module_utils.trust.options import TRUST_ARGUMENT_SPEC
 
 
 def _merged(*specs, **own):
@@ -26,7 +28,9 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     REGISTRY_ARGUMENT_SPEC,
     SIGNING_ARGUMENT_SPEC,
     AWS_ARGUMENT_SPEC,
-    state=dict(type="str", default="present", choices=["present", "loaded"]),
+    TRUST_ARGUMENT_SPEC,
+    CUSTODY_ARGUMENT_SPEC,
+    state=dict(type="str", default="present", choices=["present", "loaded", "signed"]),
     spec=dict(type="path"),
     definition=dict(type="dict"),
     base_dir=dict(type="path"),
@@ -36,7 +40,7 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     force=dict(type="bool", default=False),
     mode=dict(type="raw", default="0644"),
     src=dict(type="path"),
-    public_key=dict(type="list", elements="str"),
+    public_keys=dict(type="list", elements="str", aliases=["public_key"], no_log=False),
     registry=dict(type="str"),
     parallel=dict(type="int", default=4),
     registries_dest=dict(type="path"),
@@ -56,11 +60,14 @@ BUNDLE_REQUIRED_IF = [
     ("state", "present", ("spec", "definition"), True),
     ("state", "present", ("signing_key", "signing_key_content"), True),
     ("state", "present", ("dest",)),
-    ("state", "loaded", ("src", "public_key", "registry")),
+    ("state", "loaded", ("src", "public_keys", "registry")),
+    ("state", "signed", ("src", "public_keys")),
+    ("state", "signed", ("signing_key", "signing_key_content"), True),
 ]
 
-VERIFY_ARGUMENT_SPEC = dict(
+VERIFY_ARGUMENT_SPEC = _merged(
+    TRUST_ARGUMENT_SPEC,
     path=dict(type="path", required=True),
-    public_key=dict(type="list", elements="str", required=True),
+    public_keys=dict(type="list", elements="str", required=True, aliases=["public_key"], no_log=False),
     signature=dict(type="path"),
 )

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
+from ansible_collections.petra.core.plugins.module_utils.custody.options import custody_from_params
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
 from ansible_collections.petra.core.plugins.module_utils.oci.options import client_pool_from_params
 from ansible_collections.petra.core.plugins.module_utils.signing.options import signer_from_params
+from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
+from ansible_collections.petra.core.plugins.module_utils.trust.options import gate_from_params, verify_options_from_params
+
+# What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
+SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold")
 
 
 def parse_mode(value):
@@ -39,8 +46,9 @@ def run_create(params, check_mode, default_base_dir=None):
         spec = BundleSpec.from_definition(params["definition"], params.get("base_dir") or default_base_dir or os.getcwd())
     signer = signer_from_params(params)
     pool = client_pool_from_params(params)
+    custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
-                         check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]))
+                         check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]), **custody)
 
 
 def run_load(params, check_mode):
@@ -51,11 +59,17 @@ def run_load(params, check_mode):
     if params["parallel"] < 1:
         raise BundleError("parallel must be at least 1")
     target = TargetRegistry(params["registry"])
-    keys = load_public_keys(params["public_key"])
+    keys = load_public_keys(params["public_keys"])
+    # The trust state is proven before the bundle is read, and must be writable before anything is pushed.
+    gate = gate_from_params(params)
+    if gate is not None:
+        gate.require_writable()
     pool = client_pool_from_params(params)
     loader = BundleLoader(params["src"], keys, target, lambda: pool.new_client(target.host),
-                          signature_path=params.get("signature"), parallel=params["parallel"])
+                          signature_path=params.get("signature"), parallel=params["parallel"],
+                          verify_options=verify_options_from_params(params), admit=gate.admit if gate else None)
     result = loader.run(check_mode=check_mode)
+    result.update((name, loader.verification[name]) for name in SIGNATURE_RESULT_KEYS)
     insecure = target.host in (params.get("insecure_registries") or [])
     registries = k3s_registries(loader.metadata, target, insecure=insecure,
                                 ca_path=params["registries_ca_path"] if params.get("ca_file") else None,
@@ -68,7 +82,19 @@ def run_load(params, check_mode):
     if params.get("kubeconfig"):
         result["flux"] = sync_flux(params, loader, target, insecure, check_mode)
         result["changed"] = result["changed"] or any(item["changed"] for item in result["flux"]["objects"])
+    record_custody(result, gate, loader, target, check_mode)
     return result
+
+
+def record_custody(result, gate, loader, target, check_mode):
+    """After a successful load: the custody record, and with a trust state the acceptance, written beside it."""
+    targets = {(item.source, item.digest): item.target(target.host) for item in loader.items if item.kind == "image"}
+    if gate is None:
+        result["custody"] = custody_record(loader.metadata, loader.verification, targets)
+        return
+    trust, record, path, changed = gate.record(loader.verification, loader.metadata, targets, str(target), check_mode)
+    result.update(trust_state=trust, custody=record, custody_path=path)
+    result["changed"] = result["changed"] or changed
 
 
 def sync_flux(params, loader, target, insecure, check_mode):
@@ -86,14 +112,32 @@ def sync_flux(params, loader, target, insecure, check_mode):
     return {"objects": objects, "requested_at": requested_at, "waited": bool(params["flux_wait"] and not check_mode)}
 
 
+def run_cosign(params, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.bundle.cosigning import cosign_bundle
+
+    signer = signer_from_params(params)
+    keys = load_public_keys(params["public_keys"])
+    return cosign_bundle(params["src"], signer, keys, signature_path=params.get("signature"),
+                         cosignature_path=params.get("cosignatures"), check_mode=check_mode,
+                         mode=parse_mode(params["mode"]))
+
+
 def run_bundle(params, check_mode, default_base_dir=None):
     if params["state"] == "loaded":
         return run_load(params, check_mode)
+    if params["state"] == "signed":
+        return run_cosign(params, check_mode)
     return run_create(params, check_mode, default_base_dir)
 
 
 def run_verify(params):
-    keys = load_public_keys(params["public_key"])
-    result = verify_bundle(params["path"], keys, params.get("signature"))
+    keys = load_public_keys(params["public_keys"])
+    gate = gate_from_params(params)
+    verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
+    result = verification.result
+    if gate is not None:
+        gate.admit(result, verification.metadata)
+        result["trust_state"] = gate.preview()
+    result["custody"] = custody_record(verification.metadata, result)
     result["changed"] = False
     return result

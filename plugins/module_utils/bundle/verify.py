@@ -2,11 +2,11 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""Bundle verification: the signature over the whole file, every entry against the signed metadata, expiry.
+"""Bundle verification: the signatures over the whole file, every entry against the signed metadata, expiry.
 
 The order of verdicts is fixed so that the operator hears the most fundamental problem first:
 wrong key, then the structural problem that explains a broken signature, then the signature itself,
-then expiry.
+then too few distinct signers (the threshold), then expiry.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN, BundleWalker
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
@@ -47,31 +48,75 @@ def read_signature(signature_path):
         raise VerificationError(exc.message, hint=exc.hint, reason="signature-malformed")
 
 
-def verify_bundle(path, public_keys, signature_path=None, today=None, on_entry=None):
+def read_cosignatures(cosignature_path):
+    try:
+        return cosignatures.read_document(cosignature_path)
+    except signing_keys.SigningError as exc:
+        raise VerificationError(exc.message, hint="Remove the damaged co-signature file or obtain it again with the "
+                                "bundle; petra_bundle state=signed writes it", reason="cosignature-malformed")
+
+
+def check_threshold(public_keys, threshold):
+    """The distinct keys given; refuses a threshold that no set of them can meet."""
+    keys = cosignatures.distinct_keys(public_keys)
+    if not 1 <= threshold <= len(keys):
+        raise BundleError("threshold %d cannot be met with %d distinct public key(s)" % (threshold, len(keys)),
+                          hint="Give at least as many different public keys as the threshold; the same key given "
+                               "twice counts once")
+    return keys
+
+
+class Verification:
+    """What a verification found: the result returned to the task, the signed metadata, and the file digests."""
+
+    def __init__(self, result, metadata, digests):
+        self.result = result
+        self.metadata = metadata
+        self.digests = digests
+
+
+def verify_bundle(path, public_keys, signature_path=None, today=None, on_entry=None, **options):
     """Verify a bundle; returns a result dict, raises VerificationError naming the first problem.
 
     ``public_keys`` are cryptography public keys; ``on_entry`` lets a caller stream entries as they are
-    checked (it must not act on them until this function returns without error).
+    checked (it must not act on them until this function returns without error). ``options`` are those of
+    ``verify``: ``threshold``, ``cosignature_path``.
     """
-    result, _metadata = verify_bundle_with_metadata(path, public_keys, signature_path, today, on_entry)
-    return result
+    return verify(path, public_keys, signature_path, today, on_entry, **options).result
 
 
-def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=None, on_entry=None):
+def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=None, on_entry=None, **options):
     """Like verify_bundle, and also the complete signed metadata (with its entry list)."""
+    verification = verify(path, public_keys, signature_path, today, on_entry, **options)
+    return verification.result, verification.metadata
+
+
+def verify(path, public_keys, signature_path=None, today=None, on_entry=None, threshold=1, cosignature_path=None,
+           extra_hashes=()):
+    """The whole verification, in one read of the file: a Verification, or VerificationError naming the first problem.
+
+    ``threshold`` distinct keys among ``public_keys`` must have signed the file, counting the primary signature
+    and the co-signatures in ``cosignature_path`` (default: the bundle path plus ``.sigs.json``); the primary
+    signature must be by one of them. ``extra_hashes`` are further digests of the file to compute on the way
+    (a co-signer's hash).
+    """
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
+    cosignature_path = cosignature_path or cosignatures.default_path(path)
+    keys = check_threshold(public_keys, threshold)
     if not os.path.isfile(path):
         raise VerificationError("the bundle %s does not exist or is not a file" % path,
                                 hint="Check 'path'; it is read on the Ansible controller", reason="missing")
     der = read_signature(signature_path)
-    hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"})
+    entries = read_cosignatures(cosignature_path)
+    hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"} | set(extra_hashes))
     result = BundleWalker(path, hash_names).walk(on_entry=on_entry)
-    given_ids = [signing_keys.key_id(key) for key in public_keys]
+    given_ids = list(keys)
     signer_id = None
     if result.metadata is not None:
         signer_id = (result.metadata.get("signer") or {}).get("keyId")
-    valid_key = signatures.find_valid_key(public_keys, result.digests, der) if result.digests else None
+    tally = cosignatures.Tally(public_keys, result.digests, der, entries) if result.digests else None
+    valid_key = tally.primary if tally is not None else None
 
     if valid_key is None:
         if signer_id and signer_id not in given_ids:
@@ -90,19 +135,33 @@ def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=No
     if result.problem is not None:
         # Signed, yet malformed: the signer produced it this way. Refuse all the same.
         raise result.problem
+    if len(tally.signers) < threshold:
+        raise VerificationError(
+            "the bundle is signed by %d of the %d distinct public keys given (%s), and %d are required; "
+            "no valid signature by %s" % (len(tally.signers), len(given_ids), ", ".join(tally.signers),
+                                          threshold, ", ".join(tally.unsigned)),
+            hint="Have further key holders co-sign the bundle (petra_bundle state=signed adds their signature to "
+                 "%s), or refuse it" % cosignature_path,
+            reason="threshold", signers=tally.signers, unsigned_keys=tally.unsigned,
+            rejected_signatures=tally.rejected)
     expired = bundle_metadata.expiry_problem(result.metadata, today)
     if expired:
         raise VerificationError(expired, hint="Ask the sender for a current bundle; an expired one is never loaded",
                                 reason="expired")
-    return {
+    return Verification({
         "verified": True,
         "key_id": valid_key,
+        "signers": tally.signers,
+        "unsigned_keys": tally.unsigned,
+        "rejected_signatures": tally.rejected,
+        "threshold": threshold,
         "path": path,
         "signature": signature_path,
+        "cosignatures": cosignature_path if os.path.isfile(cosignature_path) else None,
         "sha256": result.digests["sha256"].hex(),
         "size": result.compressed_size,
         "entries_checked": result.entries_checked,
         "bytes_checked": result.bytes_checked,
         "duration": round(time.monotonic() - started, 3),
         "metadata": bundle_metadata.summary(result.metadata),
-    }, result.metadata
+    }, result.metadata, result.digests)

@@ -6,7 +6,8 @@
 
 Each part is a POSIX tar holding one slice of the bundle (a ``.tar`` passes content inspection where raw
 bytes would not); the index (``.json``) lists every part's SHA-256, the bundle's size, SHA-256 and its
-``.sig`` text (``.sig`` files are refused by common CDS profiles), and is signed with the bundle key. On the
+``.sig`` text (``.sig`` files are refused by common CDS profiles) and the co-signatures over the bundle
+(``<bundle>.sigs.json``, the two-person rule), and is signed with the bundle key. On the
 far side every part is proven on its own before reassembly, so a bad or missing part is named and only that
 part needs sending again; the reassembled bundle is then verified as a whole.
 """
@@ -23,6 +24,7 @@ import tarfile
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
@@ -130,6 +132,15 @@ def _read_signature_text(signature_path):
     return data.decode("ascii").strip()
 
 
+def _cosignatures_over(bundle, sha256_hex):
+    """The co-signatures beside the bundle that are over this very file: they travel inside the signed index."""
+    try:
+        entries = cosignatures.read_document(cosignatures.default_path(bundle))
+    except signing_keys.SigningError as exc:
+        raise TransferError(exc.message, hint="Repair or remove the co-signature file, then send again")
+    return [entry for entry in entries if entry["bundleSha256"] == sha256_hex]
+
+
 def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, allowed_extensions=None,
                  check_mode=False):
     """Write the parts and the signed index of a bundle into out_dir; parts already there unchanged are kept."""
@@ -168,6 +179,9 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
                         "signature": signature_text},
              "payloadSize": plan.payload_size, "parts": parts,
              "signer": {"keyId": signing_keys.key_id(signer.public_key())}}
+    cosigned = _cosignatures_over(bundle, index["bundle"]["sha256"])
+    if cosigned:
+        index["bundle"]["cosignatures"] = cosigned
     body = canonical(index)
     digest = hashlib.new(signer.hash_name, body).digest()
     document = {"index": index, "signature": base64.b64encode(signer.sign_digest(digest)).decode("ascii")}
@@ -241,7 +255,8 @@ def check_parts(index, directory):
 
 
 def reassemble(index, directory, dest, check_mode=False):
-    """Stream the payloads of verified parts into dest (temp file, then rename), and write dest.sig."""
+    """Stream the payloads of verified parts into dest (temp file, then rename), and write dest.sig (and the
+    co-signatures the index carries, as dest.sigs.json)."""
     def write(handle):
         total = hashlib.sha256()
         for part in index["parts"]:
@@ -270,3 +285,12 @@ def reassemble(index, directory, dest, check_mode=False):
         return
     write_atomically(dest, write)
     write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))
+    carried = cosignature_bytes(index)
+    if carried is not None:
+        write_atomically(cosignatures.default_path(dest), lambda handle: handle.write(carried))
+
+
+def cosignature_bytes(index):
+    """The co-signature file the index carries, or None."""
+    carried = index["bundle"].get("cosignatures")
+    return cosignatures.encode_document(carried) if carried else None

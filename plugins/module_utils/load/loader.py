@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 
@@ -24,8 +25,11 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.verify import (
     verify_bundle_with_metadata,
 )
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
+from ansible_collections.petra.core.plugins.module_utils.custody.attached import referrer_descriptor
+from ansible_collections.petra.core.plugins.module_utils.custody.cosign import tag_for
 from ansible_collections.petra.core.plugins.module_utils.load.targets import (
     looks_like_manifest,
+    plan_custody_push,
     plan_push,
 )
 from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
@@ -75,15 +79,22 @@ class BundleLoader:
 
     STREAM_PASSES = 3
 
-    def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4):
+    def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4,
+                 verify_options=None, admit=None):
         self.path = path
         self.public_keys = public_keys
         self.signature_path = signature_path
+        # Keyword options of the verification (threshold, co-signatures), and a check of the verified bundle
+        # (admit(verification, metadata), e.g. the trust state's rollback rule) run before the registry is touched.
+        self.verify_options = dict(verify_options or {})
+        self.admit = admit
+        self.verification = None
         self.target = target
         self.writers = _Writers(client_factory)
         self.parallel = max(1, parallel)
         self.metadata = None
         self.items = []
+        self.custody_items = []
 
     # -- pass 1 --------------------------------------------------------------------------------------
     def _verify(self):
@@ -96,7 +107,7 @@ class BundleLoader:
                     captured[entry["digest"]] = data
 
         verification, metadata = verify_bundle_with_metadata(self.path, self.public_keys, self.signature_path,
-                                                             on_entry=capture)
+                                                             on_entry=capture, **self.verify_options)
         return verification, metadata, captured
 
     # -- registry state ----------------------------------------------------------------------------
@@ -232,23 +243,65 @@ class BundleLoader:
     def run(self, check_mode=False):
         started = time.monotonic()
         verification, metadata, manifests = self._verify()
+        self.verification = verification
         self.metadata = metadata
+        if self.admit is not None:
+            self.admit(verification, metadata)
         items = self.items = plan_push(metadata, manifests, self.target)
+        custody = self.custody_items = plan_custody_push(metadata, manifests, self.target, items)
         report = LoadReport()
         try:
-            pending, presence = self._state(items)
+            pending, presence = self._state(items + custody)
             if check_mode:
                 missing = {digest for (repository, digest), present in presence.items() if not present}
                 report.blobs_pushed = len(missing)
             elif pending:
                 first_digest = bytes.fromhex(verification["sha256"])
                 self._upload(pending, presence, first_digest, report)
-                self._push_manifests(pending, manifests, report)
+                # Images first; what is attached to them (signatures, referrers) only once they are in place.
+                self._push_manifests([item for item in pending if item.subject is None], manifests, report)
+                self._push_manifests([item for item in pending if item.subject is not None], manifests, report)
+            indexed = self._index_referrers(custody, manifests, check_mode, report)
         except OCIError as exc:
             raise LoadError("loading into %s failed: %s" % (self.target, exc.message),
                             hint=(exc.hint + ". " if exc.hint else "") +
                             "What was pushed is complete; running again continues from there")
-        return self._result(verification, metadata, items, pending, report, started, check_mode)
+        result = self._result(verification, metadata, items, pending, report, started, check_mode)
+        pending_ids = {id(item) for item in pending}
+        result["signatures"] = [{"kind": item.kind, "source": item.source, "target": item.target(self.target.host),
+                                 "digest": item.digest, "pushed": id(item) in pending_ids} for item in custody]
+        result["referrer_tags"] = indexed
+        result["changed"] = result["changed"] or bool(indexed)
+        return result
+
+    def _index_referrers(self, custody, manifests, check_mode, report):
+        """On registries without the OCI 1.1 referrers API, list the carried referrers in the referrers tag schema
+        index (``sha256-<hex>``), merging with what is there; returns the tags written (or to write)."""
+        by_subject = {}
+        for item in custody:
+            if item.kind == "referrer":
+                by_subject.setdefault((item.repository, item.subject), []).append(item)
+        written = []
+        for (repository, subject), referrers in sorted(by_subject.items()):
+            client = self.writers.get().client
+            if client.referrers(repository, subject) is not None:
+                continue  # the registry indexes referrers itself from their subject
+            tag = tag_for(subject)
+            found = client.get_manifest(repository, tag, allow_missing=True)
+            index = json.loads(found[0]) if found is not None and found[1] == mediatypes.OCI_INDEX else \
+                {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+            listed = {descriptor.get("digest") for descriptor in index.get("manifests") or []}
+            missing = [referrer_descriptor(manifests[item.digest], item.media_type, item.digest)
+                       for item in referrers if item.digest not in listed]
+            if not missing:
+                continue
+            written.append("%s/%s:%s" % (self.target.host, repository, tag))
+            if not check_mode:
+                index["manifests"] = list(index.get("manifests") or []) + missing
+                self.writers.get().put_manifest(repository, tag, json.dumps(index, separators=(",", ":")).encode(),
+                                                mediatypes.OCI_INDEX)
+                report.add(tags_pushed=1)
+        return written
 
     def _result(self, verification, metadata, items, pending, report, started, check_mode):
         pending_ids = {id(item) for item in pending}

@@ -54,10 +54,11 @@ def host_component(source_registry):
 class PushItem:
     """One thing to make available: a repository, the manifests to put (children first), and a tag."""
 
-    __slots__ = ("kind", "name", "source", "repository", "tag", "digest", "media_type", "manifests", "blobs")
+    __slots__ = ("kind", "name", "source", "repository", "tag", "digest", "media_type", "manifests", "blobs", "subject")
 
-    def __init__(self, kind, source, repository, tag, digest, media_type, name=None):
+    def __init__(self, kind, source, repository, tag, digest, media_type, name=None, subject=None):
         self.kind = kind
+        self.subject = subject  # for what is attached to pushed content (signatures, referrers): its digest
         self.name = name or repository.rsplit("/", 1)[-1]
         self.source = source
         self.repository = repository
@@ -101,13 +102,18 @@ def _walk_manifest(item, manifests, entries, digest, depth=0):
     item.manifests.append((digest, media_type))
 
 
+def _blob_entries(metadata):
+    """The metadata's blob entries by digest."""
+    return {"sha256:" + entry["name"].split("/")[-1]: entry for entry in metadata["entries"]
+            if entry["name"].startswith("blobs/")}
+
+
 def plan_push(metadata, manifests, target):
     """PushItems for every image, chart, manifest set and file of a verified bundle.
 
     ``manifests`` maps digest to manifest bytes, captured from the verified archive.
     """
-    entries = {entry["name"].split("/")[-1]: entry for entry in metadata["entries"] if entry["name"].startswith("blobs/")}
-    entries = {"sha256:" + name: entry for name, entry in entries.items()}
+    entries = _blob_entries(metadata)
     items = []
     for image in metadata["images"]:
         source_registry, _sep, source_repository = image["name"].partition("/")
@@ -140,6 +146,36 @@ def plan_push(metadata, manifests, target):
         _walk_manifest(item, manifests, entries, file_entry["manifestDigest"])
         items.append(item)
     return items
+
+
+def plan_custody_push(metadata, manifests, target, items):
+    """PushItems for what travels with the bundle's content, to push after it: for images, the carried source
+    signatures, attestations, SBOMs and referrers (by digest; ``.att``/``.sbom`` keep their tags); for every
+    image, chart, manifest set and file, its countersignature under ``sha256-<hex>.sig`` (for images it also holds
+    the carried legacy signatures' layers). ``items`` are the PushItems of plan_push."""
+    entries = _blob_entries(metadata)
+    records = {}
+    # Keyed as plan_push names its items: the same image may come from several repositories.
+    for section, kind, key, source in (("images", "image", "digest", "ref"), ("charts", "chart", "digest", "source"),
+                                       ("manifests", "manifests", "digest", "name"),
+                                       ("files", "file", "manifestDigest", "name")):
+        for record in metadata[section]:
+            records[(kind, record.get(source) or record["name"], record[key])] = record
+    custody = []
+    for pushed in items:
+        record = records.get((pushed.kind, pushed.source, pushed.digest)) or {}
+        wanted = [(attached["kind"], attached["digest"], attached["mediaType"],
+                   # The carried .sig keeps its digest; the tag goes to the countersignature, which includes it.
+                   attached.get("tag") if attached["kind"] in ("attestation", "sbom") else None)
+                  for attached in record.get("attached") or []]
+        if record.get("countersignature"):
+            wanted.append(("countersignature", record["countersignature"]["digest"], mediatypes.OCI_MANIFEST,
+                           record["countersignature"]["tag"]))
+        for kind, digest, media_type, tag in wanted:
+            item = PushItem(kind, pushed.source, pushed.repository, tag, digest, media_type, subject=pushed.digest)
+            _walk_manifest(item, manifests, entries, digest)
+            custody.append(item)
+    return custody
 
 
 def manifest_candidates(metadata):

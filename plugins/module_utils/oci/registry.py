@@ -202,13 +202,18 @@ class RegistryClient:
             self.host, response.status_code, method, url, ": " + detail if detail else ""))
 
     # -- reading ---------------------------------------------------------------------------------
-    def get_manifest(self, repository, reference):
+    def get_manifest(self, repository, reference, allow_missing=False):
         """(bytes, media type, digest) of a manifest or index, exactly as served.
 
-        When ``reference`` is a digest, the bytes are checked against it.
+        When ``reference`` is a digest, the bytes are checked against it. With ``allow_missing``, None when the
+        registry has no such tag or digest.
         """
         response = self.request("GET", "%s/manifests/%s" % (repository, reference), repository,
-                                headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFEST_TYPES)}, stream=True)
+                                headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFEST_TYPES)}, stream=True,
+                                allow_missing=allow_missing)
+        if response.status_code == 404:
+            response.close()
+            return None
         data = b""
         for chunk in response.iter_content(65536):
             data += chunk
@@ -233,6 +238,31 @@ class RegistryClient:
                     repository, reference, self.host, media_type),
                 hint="Only OCI and Docker schema 2 manifests and indexes are supported; re-push the image with a current tool")
         return data, media_type, digest
+
+    def referrers(self, repository, digest):
+        """The OCI 1.1 referrers index of a manifest as a dict, or None when the registry has no referrers API."""
+        response = self.request("GET", "%s/referrers/%s" % (repository, digest), repository,
+                                headers={"Accept": mediatypes.OCI_INDEX}, ok=(200, 400, 404, 405, 406))
+        try:
+            if response.status_code != 200 or \
+                    response.headers.get("Content-Type", "").split(";")[0].strip() != mediatypes.OCI_INDEX:
+                return None
+            if len(response.content) > MAX_MANIFEST_BYTES:
+                raise RegistryError("the referrers index of %s@%s on %s is larger than %d bytes" % (
+                    repository, digest, self.host, MAX_MANIFEST_BYTES))
+            try:
+                return json.loads(response.content)
+            except ValueError:
+                raise RegistryError("the referrers index of %s@%s on %s is not JSON" % (repository, digest, self.host))
+        finally:
+            response.close()
+
+    def read_blob(self, repository, digest, size, limit):
+        """A small blob's bytes (signature payloads, Sigstore bundles), digest-checked; refuses more than limit."""
+        if size > limit:
+            raise RegistryError("blob %s in %s/%s is %d bytes, more than the %d expected here" % (
+                digest, self.host, repository, size, limit))
+        return b"".join(self.iter_blob(repository, digest, size))
 
     def iter_blob(self, repository, digest, size, chunk_size=CHUNK_SIZE, verify=True):
         """Yield a blob's bytes, resuming with ``Range`` after a broken connection; verify digest and size.

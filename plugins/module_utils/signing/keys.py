@@ -114,7 +114,12 @@ class PrivateKeySigner(Signer):
         return self._key.public_key()
 
     def sign_digest(self, digest):
-        return self._key.sign(digest, ec.ECDSA(asym_utils.Prehashed(_hash_algorithm(self.hash_name))))
+        # Deterministic ECDSA (RFC 6979, allowed by FIPS 186-5) keeps bundles and countersignatures reproducible.
+        prehashed = asym_utils.Prehashed(_hash_algorithm(self.hash_name))
+        try:
+            return self._key.sign(digest, ec.ECDSA(prehashed, deterministic_signing=True))
+        except UnsupportedAlgorithm:  # an OpenSSL without RFC 6979 (before 3.2): random nonces are as valid
+            return self._key.sign(digest, ec.ECDSA(prehashed))
 
 
 def _decrypt_cosign(document, password, source):

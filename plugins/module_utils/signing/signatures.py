@@ -10,12 +10,7 @@ import base64
 import binascii
 import hashlib
 
-from ansible_collections.petra.core.plugins.module_utils.signing.keys import (
-    SigningError,
-    key_id,
-    verify_digest,
-    hash_name_for,
-)
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import SigningError, hash_name_for
 
 MAX_SIGNATURE_FILE = 16384
 
@@ -53,11 +48,3 @@ def needed_hashes(public_keys):
 
 def new_hashers(names):
     return {name: hashlib.new(name) for name in names}
-
-
-def find_valid_key(public_keys, digests, der):
-    """The key id of the first key whose signature over the digest checks out, else None."""
-    for key in public_keys:
-        if verify_digest(key, digests[hash_name_for(key)], der):
-            return key_id(key)
-    return None

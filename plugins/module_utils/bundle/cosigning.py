@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Co-signing an existing bundle (petra_bundle state=signed): the second person of the two-person rule.
+
+The co-signer first verifies the bundle completely (primary signature by one of the given public keys, every
+entry, expiry) in one read that also computes the digest to sign, so a co-signature always vouches for a bundle
+that was checked, and names the SHA-256 of exactly the file it covers. The bundle and its primary ``.sig`` are
+never rewritten; the co-signature is added to ``<bundle>.sigs.json`` (written atomically, under a lock).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.atomic import directory_lock, write_atomically
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import read_cosignatures, read_signature, verify
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, verify_digest
+
+
+def _already_signed(signer, digests, primary_der, entries):
+    """``primary`` or ``cosignature`` when the signer's key already has a valid signature over this file, else None."""
+    public_key = signer.public_key()
+    if verify_digest(public_key, digests[signer.hash_name], primary_der):
+        return "primary"
+    identity = key_id(public_key)
+    if any(entry["keyId"] == identity and cosignatures.entry_valid(entry, public_key, digests) for entry in entries):
+        return "cosignature"
+    return None
+
+
+def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_path=None, check_mode=False,
+                  mode=0o644, today=None):
+    """Add the signer's co-signature to a verified bundle; idempotent (a key that already signed adds nothing)."""
+    started = time.monotonic()
+    cosignature_path = cosignature_path or cosignatures.default_path(path)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(cosignature_path))):
+        raise BundleError("the directory of the co-signature file %s does not exist" % cosignature_path,
+                          hint="Check 'cosignatures'; co-signatures are normally kept beside the bundle")
+    verification = verify(path, public_keys, signature_path, today, cosignature_path=cosignature_path,
+                          extra_hashes=[signer.hash_name])
+    digests = verification.digests
+    sha256_hex = digests["sha256"].hex()
+    signer_id = key_id(signer.public_key())
+    entries = read_cosignatures(cosignature_path)
+    already = _already_signed(signer, digests, read_signature(verification.result["signature"]), entries)
+    result = {
+        "path": path, "sha256": sha256_hex, "size": verification.result["size"], "key_id": signer_id,
+        "primary_key_id": verification.result["key_id"], "signature": verification.result["signature"],
+        "cosignatures": cosignature_path, "already_signed": already, "name": verification.metadata["name"],
+        "version": verification.metadata["version"], "verified": True, "changed": already is None,
+        "check_mode": check_mode, "removed_stale": 0 if already else sum(
+            1 for item in entries if item["bundleSha256"] != sha256_hex),
+    }
+    if already is None and not check_mode:
+        der = signer.sign_digest(digests[signer.hash_name])
+        if not verify_digest(signer.public_key(), digests[signer.hash_name], der):
+            raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
+                              hint="The signing backend is misbehaving; nothing was written")
+        signed_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        entry = cosignatures.make_entry(signer_id, sha256_hex, der, signed_at)
+        with directory_lock(cosignature_path):
+            # Read again under the lock: another co-signer may have added a signature since the verification.
+            current = read_cosignatures(cosignature_path)
+            kept = [item for item in current if item["bundleSha256"] == sha256_hex and item["keyId"] != signer_id]
+            result["removed_stale"] = sum(1 for item in current if item["bundleSha256"] != sha256_hex)
+            entries = kept + [entry]
+            data = cosignatures.encode_document(entries)
+            write_atomically(cosignature_path, lambda handle: handle.write(data), mode=mode)
+        result["signed_at"] = signed_at
+    # The key ids the co-signature file names for this file (as listed; verification checks them against keys).
+    result["cosignature_keys"] = sorted({item["keyId"] for item in entries if item["bundleSha256"] == sha256_hex} |
+                                        ({signer_id} if already is None else set()))
+    result["duration"] = round(time.monotonic() - started, 3)
+    return result

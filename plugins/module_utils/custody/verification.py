@@ -1,0 +1,345 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Source signature verification: the ``verify_images`` policy, applied to every image before it is carried.
+
+Each rule matches images by glob and requires a cosign public key (a file, PEM text or ``awskms://``), a
+keyless identity (certificate identity and OIDC issuer, checked offline against a supplied Sigstore trusted
+root with the ``sigstore`` library), or explicitly nothing (``method: none``). The first matching rule
+applies; an image that matches no rule is refused, so an unverified image is always an explicit decision.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import fnmatch
+import hashlib
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover - reported at run time
+    HAS_CRYPTOGRAPHY = False
+
+from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
+from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
+
+METHODS = ("key", "keyless", "none")
+# When several signatures fail, the verdict names the most telling problem first.
+_PRECEDENCE = ("wrong-image", "wrong-identity", "bad-signature", "wrong-key", "keyless-legacy", "malformed-signature")
+
+
+def utc_now_text():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Rule:
+    """One ``verify_images`` entry, validated."""
+
+    def __init__(self, item, index):
+        self.index = index
+        self.glob = item.get("glob")
+        self.key = item.get("key")
+        self.identity = item.get("identity")
+        self.issuer = item.get("issuer")
+        self.trusted_root = item.get("trusted_root")
+        method = item.get("method") or ("key" if self.key else "keyless" if self.identity else None)
+        where = "verify_images[%d]" % index
+        if not self.glob:
+            raise CustodyError("%s has no glob" % where, hint="Give the image names it covers, e.g. cgr.dev/chainguard/*",
+                               reason="policy")
+        if method not in METHODS:
+            raise CustodyError("%s (%s) names no method: give key, identity with issuer and trusted_root, or "
+                               "method: none" % (where, self.glob), reason="policy")
+        self.method = method
+        if method == "key" and not self.key:
+            raise CustodyError("%s (%s) has method key but no key" % (where, self.glob),
+                               hint="Give a cosign .pub file, PEM text or awskms:// reference", reason="policy")
+        if method == "keyless" and not (self.identity and self.issuer and self.trusted_root):
+            raise CustodyError("%s (%s) has method keyless: it needs identity, issuer and trusted_root" % (
+                where, self.glob), hint="trusted_root is a Sigstore trusted_root.json kept on the controller "
+                                        "(verification is offline)", reason="policy")
+        if method == "none" and (self.key or self.identity):
+            raise CustodyError("%s (%s) has method none but also a key or identity" % (where, self.glob),
+                               reason="policy")
+        if method != "keyless" and (self.issuer or self.trusted_root):
+            raise CustodyError("%s (%s): issuer and trusted_root belong to keyless rules" % (where, self.glob),
+                               reason="policy")
+
+    def matches(self, ref_text, ref):
+        return any(fnmatch.fnmatchcase(candidate, self.glob) for candidate in (ref_text, ref.name, str(ref)))
+
+
+def _spki_digest(public_key):
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
+def verify_blob_signature(public_key, data, der):
+    """True when ``der`` is an ECDSA signature over ``data`` by the key, with SHA-256 or the key's own hash
+    (cosign signs with SHA-256 by default whatever the curve; newer releases use SHA-384 for P-384)."""
+    names = ["sha256"] + [signing_keys.hash_name_for(public_key)]
+    for name in sorted(set(names)):
+        algorithm = hashes.SHA256() if name == "sha256" else hashes.SHA384()
+        try:
+            public_key.verify(der, data, ec.ECDSA(algorithm))
+            return True
+        except (InvalidSignature, ValueError):
+            continue
+    return False
+
+
+class _Findings:
+    """Why signatures did not verify, kept to explain the verdict."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, reason, text):
+        self.items.append((reason, text))
+
+    def reason(self):
+        reasons = [reason for reason, _text in self.items]
+        return next((reason for reason in _PRECEDENCE if reason in reasons), "malformed-signature")
+
+    def text(self):
+        return "; ".join("%s (%s)" % (text, reason) for reason, text in self.items)
+
+
+class SourceVerifier:
+    """Applies the rules to images; ``aws_connection`` is a callable giving an AWSConnection for awskms:// keys."""
+
+    def __init__(self, items, aws_connection=None, clock=utc_now_text):
+        self.rules = [Rule(item, index) for index, item in enumerate(items or [])]
+        self._aws_connection = aws_connection
+        self._clock = clock
+        self._keys = {}
+        self._roots = {}
+
+    # -- keys --------------------------------------------------------------------------------------
+    def public_key(self, rule):
+        if rule.key not in self._keys:
+            try:
+                if rule.key.startswith(signing_keys.KMS_SCHEME):
+                    if self._aws_connection is None:
+                        raise CustodyError("verify_images key %s needs AWS connection settings" % rule.key,
+                                           reason="policy")
+                    key = signing_keys.load_signer(rule.key, None, self._aws_connection()).public_key()
+                else:
+                    key = signing_keys.load_public_key(rule.key)
+            except signing_keys.SigningError as exc:
+                raise CustodyError("verify_images[%d] (%s): %s" % (rule.index, rule.glob, exc.message), hint=exc.hint,
+                                   reason="policy")
+            self._keys[rule.key] = key
+        return self._keys[rule.key]
+
+    def rule_for(self, ref_text, ref):
+        return next((rule for rule in self.rules if rule.matches(ref_text, ref)), None)
+
+    # -- the verdict -------------------------------------------------------------------------------
+    def verify(self, client, ref_text, ref, digest, attached):
+        """The ``sourceVerification`` record for an image, or SourceSignatureError naming the image and why."""
+        rule = self.rule_for(ref_text, ref)
+        subject = "%s (%s)" % (ref_text, digest)
+        if rule is None:
+            raise SourceSignatureError(
+                "image %s matches no verify_images rule" % subject, reason="no-rule", image=ref_text, digest=digest,
+                hint="Add a rule whose glob covers it; 'method: none' carries it unverified, on purpose")
+        record = {"rule": rule.glob, "method": rule.method}
+        if rule.method == "none":
+            record["verifiedAt"] = self._clock()
+            return record
+        legacy = [item for item in attached if item.kind == "signature"]
+        bundles = [item for item in attached if item.kind == "referrer" and item.is_sigstore_bundle()]
+        if not legacy and not bundles:
+            raise SourceSignatureError(
+                "image %s is unsigned: it has no %s tag and no Sigstore bundle referrer, and verify_images rule %r "
+                "requires a signature (%s)" % (subject, cosign.tag_for(digest, cosign.SIGNATURE_SUFFIX), rule.glob,
+                                               self._wanted(rule)),
+                hint="Sign the image at its source (cosign sign), or pick another image", reason="unsigned",
+                image=ref_text, digest=digest)
+        findings = _Findings()
+        for item in legacy:
+            verified = self._check_legacy(client, ref, digest, rule, item, findings)
+            if verified:
+                return dict(record, format="legacy-tag", verifiedAt=self._clock(), **verified)
+        for item in bundles:
+            verified = self._check_referrer(client, ref, digest, rule, item, findings)
+            if verified:
+                return dict(record, format="referrer", verifiedAt=self._clock(), **verified)
+        raise SourceSignatureError(
+            "image %s: no signature satisfies verify_images rule %r (%s): %s" % (
+                subject, rule.glob, self._wanted(rule), findings.text()),
+            hint="Check that the rule names the key or identity that signs this image at its source; a signature "
+                 "for another image or by another key is never accepted", reason=findings.reason(),
+            image=ref_text, digest=digest)
+
+    def _wanted(self, rule):
+        if rule.method == "key":
+            return "key %s" % signing_keys.key_id(self.public_key(rule))
+        return "identity %s from issuer %s" % (rule.identity, rule.issuer)
+
+    @staticmethod
+    def _blob(client, ref, descriptor):
+        return client.read_blob(ref.repository, descriptor["digest"], descriptor["size"], cosign.MAX_SIGNATURE_BLOB)
+
+    def _check_legacy(self, client, ref, digest, rule, item, findings):
+        for position, layer in enumerate(item.layers, 1):
+            where = "%s layer %d" % (item.tag, position)
+            annotations = layer.get("annotations") or {}
+            if rule.method == "keyless":
+                if cosign.ANNOTATION_CERTIFICATE in annotations:
+                    findings.add("keyless-legacy", "%s is a keyless signature in the legacy tag format, which carries "
+                                 "no transparency-log inclusion proof to check offline; ask for cosign v3 (Sigstore "
+                                 "bundle) signatures" % where)
+                else:
+                    findings.add("wrong-key", "%s is a key-based signature, the rule wants an identity" % where)
+                continue
+            try:
+                payload = self._blob(client, ref, layer)
+                signed = cosign.signed_digest(payload)
+                der = cosign.decode_b64(annotations.get(cosign.ANNOTATION_SIGNATURE, ""), "the signature annotation")
+            except (OCIError, ValueError) as exc:
+                findings.add("malformed-signature", "%s: %s" % (where, getattr(exc, "message", exc)))
+                continue
+            if signed != digest:
+                findings.add("wrong-image", "%s signs %s, another image" % (where, signed))
+                continue
+            key = self.public_key(rule)
+            if verify_blob_signature(key, payload, der):
+                return {"keyId": signing_keys.key_id(key)}
+            findings.add("wrong-key", "%s does not verify with key %s: made with another key, or altered" % (
+                where, signing_keys.key_id(key)))
+        return None
+
+    def _check_referrer(self, client, ref, digest, rule, item, findings):
+        where = "referrer %s" % item.digest
+        layers = [layer for layer in item.layers if layer.get("mediaType") in cosign.SIGSTORE_BUNDLE_TYPES]
+        if len(layers) != 1:
+            findings.add("malformed-signature", "%s holds %d Sigstore bundles, not one" % (where, len(layers)))
+            return None
+        try:
+            raw = self._blob(client, ref, layers[0])
+            bundle = cosign.SigstoreBundle(raw)
+            subjects, _predicate = bundle.subject_digests()
+        except (OCIError, ValueError) as exc:
+            findings.add("malformed-signature", "%s: %s" % (where, getattr(exc, "message", exc)))
+            return None
+        if digest not in subjects:
+            findings.add("wrong-image", "%s signs %s, another image" % (where, ", ".join(sorted(subjects)) or "nothing"))
+            return None
+        if rule.method == "keyless":
+            return self._check_keyless(rule, raw, bundle, digest, where, findings)
+        key = self.public_key(rule)
+        hint = base64.b64encode(_spki_digest(key)).decode("ascii")
+        if bundle.key_hint and bundle.key_hint != hint:
+            findings.add("wrong-key", "%s was signed by the key with hint %s, not key %s (hint %s)" % (
+                where, bundle.key_hint, signing_keys.key_id(key), hint))
+            return None
+        if bundle.has_certificate and not bundle.key_hint:
+            findings.add("wrong-key", "%s is a keyless signature, the rule wants key %s" % (
+                where, signing_keys.key_id(key)))
+            return None
+        message = cosign.pae(bundle.payload_type, bundle.payload)
+        if any(verify_blob_signature(key, message, der) for der in bundle.signatures):
+            return {"keyId": signing_keys.key_id(key)}
+        findings.add("bad-signature" if bundle.key_hint == hint else "wrong-key",
+                     "%s does not verify with key %s" % (where, signing_keys.key_id(key)))
+        return None
+
+    # -- keyless -----------------------------------------------------------------------------------
+    def _keyless_verifier(self, rule):
+        if rule.trusted_root not in self._roots:
+            self._roots[rule.trusted_root] = keyless_verifier(rule.trusted_root)
+        return self._roots[rule.trusted_root]
+
+    def _check_keyless(self, rule, raw, bundle, digest, where, findings):
+        sigstore = _sigstore()
+        if not bundle.has_certificate:
+            findings.add("wrong-identity", "%s is signed with a key (hint %s), the rule wants identity %s" % (
+                where, bundle.key_hint, rule.identity))
+            return None
+        verifier = self._keyless_verifier(rule)
+        try:
+            parsed = sigstore["Bundle"].from_json(raw)
+        except Exception as exc:  # the library raises its own and pydantic's errors for malformed bundles
+            findings.add("malformed-signature", "%s: the sigstore library refuses the bundle: %s" % (where, exc))
+            return None
+        identities, issuer = certificate_identity(parsed.signing_certificate)
+        if rule.identity not in identities or issuer != rule.issuer:
+            findings.add("wrong-identity", "%s was signed by %s from issuer %s" % (
+                where, ", ".join(sorted(identities)) or "no identity", issuer))
+            return None
+        try:
+            payload_type, payload = verifier.verify_dsse(parsed, sigstore["Identity"](identity=rule.identity,
+                                                                                      issuer=rule.issuer))
+        except sigstore["errors"] as exc:
+            findings.add("bad-signature", "%s does not verify against the trusted root %s: %s" % (
+                where, rule.trusted_root, exc))
+            return None
+        subjects, _predicate = cosign.statement_digests(payload)
+        if payload_type != cosign.IN_TOTO_PAYLOAD or digest not in subjects:
+            findings.add("wrong-image", "%s verified, but its statement is about %s" % (where, ", ".join(subjects)))
+            return None
+        return {"identity": rule.identity, "issuer": issuer}
+
+
+_FULCIO_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+_FULCIO_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
+
+
+def certificate_identity(certificate):
+    """(set of SAN identities, OIDC issuer) of a Fulcio certificate."""
+    from cryptography import x509
+    identities = set()
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        identities.update(names.get_values_for_type(x509.RFC822Name))
+        identities.update(names.get_values_for_type(x509.UniformResourceIdentifier))
+    except x509.ExtensionNotFound:
+        pass
+    issuer = None
+    for extension in certificate.extensions:
+        if extension.oid.dotted_string == _FULCIO_ISSUER_V1:
+            issuer = extension.value.value.decode("utf-8", "replace")
+        elif extension.oid.dotted_string == _FULCIO_ISSUER_V2:
+            # DER UTF8String: tag, length, text
+            raw = extension.value.value
+            issuer = raw[2:].decode("utf-8", "replace") if len(raw) > 2 and raw[1] < 0x80 else issuer
+    return identities, issuer
+
+
+def _sigstore():
+    try:
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.models import Bundle, TrustedRoot
+        from sigstore.verify import Verifier
+        from sigstore.verify.policy import Identity
+    except ImportError:
+        raise CustodyError("keyless verification needs the Python library 'sigstore'",
+                           hint="Install the collection's requirements.txt on the controller, or use key rules",
+                           reason="dependency")
+    return {"Bundle": Bundle, "TrustedRoot": TrustedRoot, "Verifier": Verifier, "Identity": Identity,
+            "errors": (SigstoreError, ValueError)}
+
+
+def keyless_verifier(path):
+    """A sigstore Verifier over the trusted_root.json at path (offline); CustodyError naming the file when it is
+    not a usable trusted root."""
+    sigstore = _sigstore()
+    try:
+        return sigstore["Verifier"](trusted_root=sigstore["TrustedRoot"].from_file(path))
+    except OSError as exc:
+        raise CustodyError("cannot read the trusted root %s: %s" % (path, exc.strerror), reason="trusted-root",
+                           hint="trusted_root is read on the controller; copy the Sigstore trusted_root.json there")
+    except Exception as exc:  # pydantic validation and the library's own errors
+        raise CustodyError("%s is not a usable Sigstore trusted root: %s" % (path, str(exc).splitlines()[0]),
+                           hint="Give a trusted_root.json (media type "
+                                "application/vnd.dev.sigstore.trustedroot+json;version=0.1) with Fulcio CAs and "
+                                "transparency log keys", reason="trusted-root")

@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Admitting a verified bundle against the trust state: verify, then act, then record.
+
+The trust state is proven (chain, head, anchor) before the bundle is read; the rollback rule is applied to the
+verified metadata before anything is pushed; the acceptance and the custody record are written only after the
+whole load succeeded, under a lock, after reading the state again (another load may have finished meanwhile).
+Check mode and petra_verify read and decide, and never write.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.petra.core.plugins.module_utils.atomic import directory_lock
+from ansible_collections.petra.core.plugins.module_utils.trust import custody
+from ansible_collections.petra.core.plugins.module_utils.trust.errors import TrustError
+from ansible_collections.petra.core.plugins.module_utils.trust.state import TrustState
+
+
+class TrustGate:
+    """The trust state around one verification or load."""
+
+    def __init__(self, path, anchor=None, allow_downgrade=False):
+        self.path = path
+        self.anchor = anchor or None
+        self.allow_downgrade = bool(allow_downgrade)
+        self.state = TrustState.load(path, self.anchor)
+        self.decision = None
+
+    def require_writable(self):
+        """A load must be able to record its acceptance: refuse before pushing anything, not after."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise TrustError("the directory of the trust state %s does not exist" % self.path,
+                             hint="Create it (it also receives the custody records), then run again")
+        if not os.access(directory, os.W_OK) or (os.path.exists(self.path) and not os.access(self.path, os.W_OK)):
+            raise TrustError("the trust state %s cannot be written by this user" % self.path,
+                             hint="Run as the user that owns the trust state, or fix its permissions")
+
+    def admit(self, verification, metadata):
+        """Raises TrustError (reason ``rollback``) when the verified bundle would roll its name back."""
+        self.decision = self.state.decide(metadata["name"], metadata["version"], verification["sha256"],
+                                          self.allow_downgrade)
+        return self.decision
+
+    def preview(self):
+        """What petra_verify reports: the proven state and what accepting this bundle would do."""
+        result = self.state.summary()
+        result["decision"] = self.decision.summary() if self.decision else None
+        return result
+
+    def record(self, verification, metadata, targets, registry, check_mode=False):
+        """After a successful load: append the acceptance (when it is one) and write the custody record.
+
+        Returns (trust state result, custody record, custody path, changed).
+        """
+        with directory_lock(self.path):
+            state = TrustState.load(self.path, self.anchor)
+            decision = state.decide(metadata["name"], metadata["version"], verification["sha256"],
+                                    self.allow_downgrade)
+            if decision.record:
+                entry = state.append(metadata["name"], metadata["version"], verification["sha256"],
+                                     verification["signers"], registry=registry, decision=decision)
+                if not check_mode:
+                    state.save()
+            else:
+                entry = decision.current
+            # Taken from the entry, so that loading the same bundle again writes the same record.
+            acceptance = {"acceptedAt": entry["acceptedAt"], "registry": registry, "downgrade": entry["downgrade"],
+                          "replaces": entry["replaces"],
+                          "trustEntry": {"number": state.entries.index(entry) + 1, "hash": entry["hash"]}}
+            record = custody.custody_record(metadata, verification, targets, acceptance)
+            path = custody.custody_path(self.path, metadata["name"], metadata["version"])
+            custody_changed = custody.write_custody(path, record, check_mode)
+        result = state.summary()
+        result["decision"] = decision.summary()
+        result["entry"] = entry
+        return result, record, path, decision.record or custody_changed

@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""Custody records: for every image, its source reference and digest, who vouched for the source, the bundle that
+carried it and who signed that, and where it was loaded.
+
+The per-image source verification (``sourceVerification``) and countersignature (``countersignature``) are read
+from the signed metadata when the bundle records them, and are null for bundles built without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
+
+API_VERSION = "petra.dev/v1alpha1"
+KIND = "CustodyRecord"
+FORMAT_VERSION = 1
+CUSTODY_DIRECTORY = "custody"
+SOURCE_SIGNATURE_FIELDS = ("rule", "method", "keyId", "identity", "issuer", "format", "verifiedAt")
+COUNTERSIGNATURE_FIELDS = ("tag", "digest")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def _pick(value, fields):
+    if not isinstance(value, dict):
+        return None
+    return {field: value[field] for field in fields if field in value}
+
+
+def custody_record(metadata, verification, targets=None, acceptance=None):
+    """The custody record of a verified bundle.
+
+    ``verification`` is the verification result, ``targets`` maps (source reference, digest) to the reference
+    an image was loaded at, ``acceptance`` says how the trust state accepted the bundle (both only for a load).
+    """
+    targets = targets or {}
+    signers = list(verification["signers"])
+    images = []
+    for image in metadata.get("images") or []:
+        images.append({
+            "source": image.get("ref"),
+            "sourceDigest": image.get("digest"),
+            "sourceSignature": _pick(image.get("sourceVerification"), SOURCE_SIGNATURE_FIELDS),
+            "countersignature": _pick(image.get("countersignature"), COUNTERSIGNATURE_FIELDS),
+            "bundleSha256": verification["sha256"],
+            "signers": signers,
+            "target": targets.get((image.get("ref"), image.get("digest"))),
+        })
+    return {
+        "apiVersion": API_VERSION, "kind": KIND, "formatVersion": FORMAT_VERSION,
+        "bundle": {"name": metadata["name"], "version": metadata["version"], "created": metadata.get("created"),
+                   "expires": metadata.get("expires"), "sha256": verification["sha256"], "size": verification["size"],
+                   "signer": verification["key_id"], "signers": signers, "threshold": verification["threshold"]},
+        "acceptance": acceptance,
+        "images": images,
+    }
+
+
+def custody_path(trust_state_path, name, version):
+    """``custody/<name>-<version>.json`` beside the trust state."""
+    directory = os.path.join(os.path.dirname(os.path.abspath(trust_state_path)), CUSTODY_DIRECTORY)
+    return os.path.join(directory, "%s-%s.json" % (_UNSAFE.sub("_", name), _UNSAFE.sub("_", version)))
+
+
+def encode(record):
+    return (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_custody(path, record, check_mode=False):
+    """Write the record unless the file already holds exactly it; returns whether it was (or would be) written."""
+    data = encode(record)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data:
+                return False
+    except FileNotFoundError:
+        pass
+    if not check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        write_atomically(path, lambda handle: handle.write(data))
+    return True

@@ -1,0 +1,73 @@
+"""The two-person rule as operators run it: petra_bundle state=signed and petra_verify with a threshold and a trust
+state, through ansible-playbook and the action plugins."""
+
+import json
+
+from ansible_collections.petra.core.tests.integration.test_playbooks import run_playbook
+from ansible_collections.petra.core.tests.support import pki
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: build
+      petra.core.petra_bundle:
+        definition:
+          apiVersion: petra.dev/v1alpha1
+          kind: Bundle
+          metadata: {{name: approved, version: 1.0.0, created: "2026-01-01T00:00:00Z"}}
+          files:
+            - name: k3s
+              path: {k3s}
+        dest: {dest}
+        signing_key: {a}
+    - name: cosign
+      petra.core.petra_bundle:
+        state: signed
+        src: {dest}
+        public_key: {a_pub}
+        signing_key: {b}
+    - name: cosign again
+      petra.core.petra_bundle:
+        state: signed
+        src: {dest}
+        public_keys: [{a_pub}]
+        signing_key: {b}
+    - name: two of three
+      petra.core.petra_verify:
+        path: {dest}
+        public_key: [{a_pub}, {b_pub}, {c_pub}]
+        threshold: 2
+        trust_state: {state}
+    - name: three of three
+      petra.core.petra_verify:
+        path: {dest}
+        public_keys: [{a_pub}, {b_pub}, {c_pub}]
+        threshold: 3
+      ignore_errors: true
+"""
+
+
+def test_cosign_and_threshold_through_ansible(tmp_path, sources):
+    keys = {}
+    for name in "abc":
+        private = tmp_path / ("%s.pem" % name)
+        keys[name + "_pub"] = pki.write_ec_key(str(private))
+        keys[name] = str(private)
+    dest = tmp_path / "approved-1.0.0.tar.zst"
+    play = PLAY.format(k3s=sources / "bin" / "k3s", dest=dest, state=tmp_path / "trust.json", **keys)
+    report = run_playbook(tmp_path, play)
+    cosign, again = report["cosign"], report["cosign again"]
+    assert cosign["changed"] is True and cosign["sha256"] == report["build"]["sha256"]
+    assert again["changed"] is False and again["already_signed"] == "cosignature"
+    verified = report["two of three"]
+    assert verified["changed"] is False and verified["signers"] == [report["build"]["key_id"], cosign["key_id"]]
+    assert len(verified["unsigned_keys"]) == 1 and verified["threshold"] == 2
+    assert verified["trust_state"]["decision"]["action"] == "new" and not (tmp_path / "trust.json").exists()
+    assert verified["custody"]["bundle"]["signers"] == verified["signers"]
+    refused = report["three of three"]
+    assert refused["failed"] is True and refused["reason"] == "threshold"
+    assert refused["signers"] == verified["signers"] and refused["unsigned_keys"] == verified["unsigned_keys"]
+    assert "2 of the 3" in refused["msg"]
+    assert json.loads((tmp_path / "approved-1.0.0.tar.zst.sigs.json").read_text())["signatures"][0]["keyId"] == \
+        cosign["key_id"]

@@ -1,0 +1,228 @@
+"""Cosign formats and the verify_images verdicts without a registry: payload bytes, policy rules, keyless refusals.
+
+The keyless bundles here come from a CA outside any trusted root, for the refusal paths; keyless acceptance needs a
+Fulcio certificate with an SCT and a Rekor entry with a signed inclusion proof, which tests/support/fake_sigstore.py
+makes offline (tests/unit/test_custody_keyless.py, and tests/integration/test_custody.py through a registry)."""
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody.attached import Attached
+from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
+from ansible_collections.petra.core.plugins.module_utils.custody.verification import (
+    SourceVerifier,
+    certificate_identity,
+    keyless_verifier,
+)
+from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
+
+DIGEST = "sha256:" + "ab" * 32
+IDENTITY = "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main"
+ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def production_root():
+    import sigstore
+    return os.path.join(os.path.dirname(sigstore.__file__), "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
+                        "trusted_root.json")
+
+
+class Blobs:
+    """Stands in for a RegistryClient's read_blob."""
+
+    def __init__(self):
+        self.data = {}
+
+    def add(self, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.data[digest] = data
+        return {"digest": digest, "size": len(data)}
+
+    def read_blob(self, repository, digest, size, limit):
+        assert size <= limit
+        return self.data[digest]
+
+
+def test_payload_bytes_are_cosigns():
+    payload = cosign.simple_signing_payload("registry.example/team/app", DIGEST)
+    assert payload == (b'{"critical":{"identity":{"docker-reference":"registry.example/team/app"},"image":'
+                       b'{"docker-manifest-digest":"' + DIGEST.encode() + b'"},"type":"cosign container image '
+                       b'signature"},"optional":null}')
+    assert cosign.signed_digest(payload) == DIGEST
+    assert cosign.tag_for(DIGEST, ".sig") == "sha256-%s.sig" % ("ab" * 32)
+    assert cosign.pae("t", b"abc") == b"DSSEv1 1 t 3 abc"
+    with pytest.raises(ValueError):
+        cosign.signed_digest(b'{"critical": {"type": "something else"}}')
+
+
+@pytest.mark.parametrize("rule, words", [
+    ({"glob": "*"}, "names no method"),
+    ({"glob": "*", "method": "key"}, "no key"),
+    ({"glob": "*", "identity": IDENTITY}, "needs identity, issuer and trusted_root"),
+    ({"glob": "*", "method": "none", "key": "k.pub"}, "method none but also"),
+    ({"key": "k.pub"}, "has no glob"),
+])
+def test_policy_rules_are_checked(rule, words):
+    with pytest.raises(CustodyError) as info:
+        SourceVerifier([rule])
+    assert info.value.reason == "policy" and words in str(info.value)
+
+
+def test_first_matching_rule_applies():
+    verifier = SourceVerifier([{"glob": "cgr.dev/chainguard/*", "method": "none"}, {"glob": "*", "key": "k.pub"}])
+    ref = ImageReference.parse("cgr.dev/chainguard/nginx:1.27")
+    assert verifier.rule_for(str(ref), ref).method == "none"
+    other = ImageReference.parse("nginx")  # docker.io/library/nginx
+    assert verifier.rule_for("nginx", other).method == "key"
+
+
+def test_trusted_root_parsing():
+    assert keyless_verifier(production_root()) is not None
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "cannot read the trusted root"),
+    ('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}', "not a usable Sigstore trusted root"),
+    ("not json", "not a usable Sigstore trusted root"),
+])
+def test_trusted_root_refused(tmp_path, content, words):
+    path = tmp_path / "trusted_root.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CustodyError) as info:
+        keyless_verifier(str(path))
+    assert info.value.reason == "trusted-root" and words in str(info.value)
+
+
+def fulcio_like_certificate(identity, issuer):
+    """A certificate shaped like Fulcio's (SAN URI, OIDC issuer extension, code signing) from a CA of our own."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-fulcio")])
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(minutes=10))
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]), critical=True)
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), issuer.encode()),
+                           critical=False)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return cert, key
+
+
+def keyless_bundle(cert, key, digest):
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": cosign.COSIGN_SIGN_PREDICATE,
+                            "subject": [{"name": "x", "digest": {"sha256": digest.split(":")[1]}}],
+                            "predicate": {}}).encode()
+    signature = key.sign(cosign.pae(cosign.IN_TOTO_PAYLOAD, statement), ec.ECDSA(hashes.SHA256()))
+
+    def b64(data):
+        return base64.b64encode(data).decode()
+
+    return json.dumps({
+        "mediaType": cosign.SIGSTORE_BUNDLE_TYPES[0],
+        "verificationMaterial": {
+            "certificate": {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))},
+            "tlogEntries": [{
+                "logIndex": "7", "logId": {"keyId": b64(b"\x01" * 32)},
+                "kindVersion": {"kind": "dsse", "version": "0.0.1"}, "integratedTime": str(int(
+                    datetime.datetime.now(datetime.timezone.utc).timestamp())),
+                "inclusionPromise": {"signedEntryTimestamp": b64(b"\x30\x00")},
+                "inclusionProof": {"logIndex": "7", "rootHash": b64(b"\x02" * 32), "treeSize": "8",
+                                   "hashes": [b64(b"\x03" * 32)],
+                                   "checkpoint": {"envelope": "log - 1\n8\n%s\n\n\u2014 log AAAA\n" % b64(b"\x02" * 32)}},
+                "canonicalizedBody": b64(b"{}")}]},
+        "dsseEnvelope": {"payload": b64(statement), "payloadType": cosign.IN_TOTO_PAYLOAD,
+                         "signatures": [{"sig": b64(signature), "keyid": ""}]},
+    }).encode()
+
+
+def referrer_with(blobs, bundle):
+    layer = blobs.add(bundle)
+    layer["mediaType"] = cosign.SIGSTORE_BUNDLE_TYPES[0]
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "artifactType": cosign.SIGSTORE_BUNDLE_TYPES[0], "config": {}, "layers": [layer]}).encode()
+    return Attached("referrer", manifest, "application/vnd.oci.image.manifest.v1+json",
+                    "sha256:" + hashlib.sha256(manifest).hexdigest(), artifact_type=cosign.SIGSTORE_BUNDLE_TYPES[0])
+
+
+def verify_keyless(blobs, attached, identity=IDENTITY):
+    verifier = SourceVerifier([{"glob": "*", "identity": identity, "issuer": ISSUER, "trusted_root": production_root()}])
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    return verifier.verify(blobs, str(ref), ref, DIGEST, [attached])
+
+
+def test_keyless_identity_is_read_from_the_certificate():
+    cert, _key = fulcio_like_certificate(IDENTITY, ISSUER)
+    assert certificate_identity(cert) == ({IDENTITY}, ISSUER)
+
+
+def test_keyless_signature_outside_the_trusted_root_is_refused():
+    blobs = Blobs()
+    cert, key = fulcio_like_certificate(IDENTITY, ISSUER)
+    with pytest.raises(SourceSignatureError) as info:
+        verify_keyless(blobs, referrer_with(blobs, keyless_bundle(cert, key, DIGEST)))
+    assert info.value.reason == "bad-signature" and "does not verify against the trusted root" in str(info.value)
+
+
+def test_keyless_signature_by_another_identity_is_refused():
+    blobs = Blobs()
+    cert, key = fulcio_like_certificate("https://github.com/someone/else/.github/workflows/x.yaml@refs/heads/main",
+                                        ISSUER)
+    with pytest.raises(SourceSignatureError) as info:
+        verify_keyless(blobs, referrer_with(blobs, keyless_bundle(cert, key, DIGEST)))
+    assert info.value.reason == "wrong-identity" and "someone/else" in str(info.value)
+
+
+def test_keyless_signature_for_another_image_is_refused():
+    blobs = Blobs()
+    cert, key = fulcio_like_certificate(IDENTITY, ISSUER)
+    with pytest.raises(SourceSignatureError) as info:
+        verify_keyless(blobs, referrer_with(blobs, keyless_bundle(cert, key, "sha256:" + "cd" * 32)))
+    assert info.value.reason == "wrong-image"
+
+
+def test_key_bundle_by_another_key_names_its_hint(tmp_path):
+    blobs = Blobs()
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    pub = tmp_path / "k.pub"
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    cert, _unused = fulcio_like_certificate(IDENTITY, ISSUER)
+    document = json.loads(keyless_bundle(cert, other, DIGEST))
+    spki = other.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    document["verificationMaterial"] = {"publicKey": {"hint": base64.b64encode(hashlib.sha256(spki).digest()).decode()}}
+    verifier = SourceVerifier([{"glob": "*", "key": str(pub)}])
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    with pytest.raises(SourceSignatureError) as info:
+        verifier.verify(blobs, str(ref), ref, DIGEST, [referrer_with(blobs, json.dumps(document).encode())])
+    assert info.value.reason == "wrong-key" and document["verificationMaterial"]["publicKey"]["hint"] in str(info.value)
+
+
+def test_documented_cluster_image_policy_fits_the_crd():
+    """docs/custody.md tells operators how to accept countersignatures: its ClusterImagePolicy must be valid."""
+    import re
+
+    import yaml
+
+    from ansible_collections.petra.core.tests.support import crds
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "custody.md")
+    with open(docs) as handle:
+        blocks = re.findall(r"```yaml\n(.*?)```", handle.read(), re.S)
+    documents = [doc for block in blocks if "ClusterImagePolicy" in block for doc in yaml.safe_load_all(block)]
+    policies = [doc for doc in documents if doc["kind"] == "ClusterImagePolicy"]
+    assert len(policies) == 1
+    crds.validate(policies[0])
+    assert policies[0]["spec"]["authorities"][0]["key"]["secretRef"]["name"] == next(
+        doc for doc in documents if doc["kind"] == "Secret")["metadata"]["name"]
