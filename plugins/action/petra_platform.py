@@ -1,0 +1,16 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+from ansible_collections.petra.core.plugins.module_utils.platform.options import PLATFORM_ARGUMENT_SPEC, run_platform
+from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = PLATFORM_ARGUMENT_SPEC
+    CONTROLLER_FILE_ARGS = ("public_key",)
+
+    def run_on_controller(self, params, task_vars, check_mode):
+        return run_platform(params, check_mode)
