@@ -215,7 +215,8 @@ options:
   instance_profile:
     description:
       - An existing instance profile for the nodes. Without it, C(petra-<cluster_name>-node) is created with
-        C(AmazonSSMManagedInstanceCore) only.
+        C(AmazonSSMManagedInstanceCore) and an inline policy C(petra-node-read) that lets Ignition read exactly the
+        C(s3://) objects the configs name, O(node_s3_read) and O(node_kms_key_arns).
     type: str
   metadata_hop_limit:
     description:
@@ -227,6 +228,21 @@ options:
       - More tags for everything created (instances, volumes, templates, groups, AMIs, snapshots).
     type: dict
     default: {}
+  node_s3_read:
+    description:
+      - "C(s3://bucket/prefix) locations the nodes may read (C(s3:GetObject) on C(prefix*)) besides the C(s3://) objects
+        their configs name, which are granted one by one. Give the prefix of configs published with O(config_s3_uri)
+        and of the artifacts they fetch. Only for the instance profile Petra creates (inline policy C(petra-node-read))."
+    type: list
+    elements: str
+    default: []
+  node_kms_key_arns:
+    description:
+      - ARNs of KMS keys the nodes may decrypt with (C(kms:Decrypt)), for SSE-KMS objects they fetch at boot.
+        Only for the instance profile Petra creates.
+    type: list
+    elements: str
+    default: []
   servers:
     description:
       - The k3s servers. Required with O(state=present).

@@ -189,6 +189,10 @@ def test_create_is_hardened_spread_and_idempotent(env):
     assert [(rule["FromPort"], [r["CidrIp"] for r in rule["IpRanges"]]) for rule in api_rules] == [(6443, ["10.20.0.0/16"])]
     attached = env.iam.list_attached_role_policies(RoleName="petra-%s-node" % env.name)["AttachedPolicies"]
     assert [policy["PolicyArn"] for policy in attached] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    read = env.iam.get_role_policy(RoleName="petra-%s-node" % env.name, PolicyName="petra-node-read")["PolicyDocument"]
+    # Ignition fetches k3s from S3 with the instance role: exactly the objects the configs name, nothing wider.
+    assert read["Statement"] == [{"Sid": "ReadNodeArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
+                                  "Resource": ["arn:aws:s3:::artifacts/k3s/v1.33.4+k3s1/k3s"]}]
 
     again = run_flatcar(env.params(), check_mode=False)
     assert again["changed"] is False and again["actions"] == [] and again["outdated"] == []
@@ -204,6 +208,25 @@ def test_scale_up_check_mode_then_for_real(env):
     assert [(a["action"], a["role"]) for a in done["actions"]] == [("launch", "agent"), ("launch", "agent")]
     agents = [item for item in env.instances() if tags(item)["petra:role"] == "agent"]
     assert sorted(item["SubnetId"] for item in agents).count(env.subnets[0]) == 2
+
+
+def test_node_read_policy_follows_the_configs(env):
+    run_flatcar(env.params(servers=1, agents=0), check_mode=False)
+    env.release("v1.33.5+k3s1")
+    key = "arn:aws:kms:us-east-1:123456789012:key/0b1e7c55-5a8e-4c5e-9d55-3f4d2a1b0c9d"
+    params = env.params(servers=1, agents=0, update_strategy="none", node_s3_read=["s3://petra-configs/" + env.name],
+                        node_kms_key_arns=[key])
+    planned = run_flatcar(params, check_mode=True)
+    assert [a["action"] for a in planned["actions"] if a["action"].endswith("role-policy")] == ["put-role-policy"]
+    done = run_flatcar(params, check_mode=False)
+    assert len(done["outdated"]) == 1
+    read = env.iam.get_role_policy(RoleName="petra-%s-node" % env.name, PolicyName="petra-node-read")["PolicyDocument"]
+    assert read["Statement"] == [
+        {"Sid": "ReadNodeArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": ["arn:aws:s3:::artifacts/k3s/v1.33.5+k3s1/k3s", "arn:aws:s3:::petra-configs/%s*" % env.name]},
+        {"Sid": "DecryptNodeArtifacts", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": [key]}]
+    with pytest.raises(PetraError, match="not a key ARN"):
+        run_flatcar(env.params(servers=1, agents=0, node_kms_key_arns=["alias/petra"]), check_mode=False)
 
 
 def test_refusals_say_what_to_do(env):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import uuid
 
@@ -42,6 +43,8 @@ NODE_PORTS = (
     ("tcp", 4244, 4244, "Hubble"),
 )
 API_PORT = 6443
+READ_POLICY = "petra-node-read"
+S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s\"\\?#]+")
 TEMPLATE_NOT_FOUND = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound")
 
 
@@ -105,6 +108,8 @@ class ClusterSpec:
         self.instance_profile = params.get("instance_profile")
         self.hop_limit = params["metadata_hop_limit"]
         self.extra_tags = dict(params.get("tags") or {})
+        self.node_s3_read = list(params.get("node_s3_read") or [])
+        self.node_kms_key_arns = list(params.get("node_kms_key_arns") or [])
         self.groups = {}
         for role in ROLES:
             group = dict(params.get(role + "s") or {})
@@ -123,6 +128,13 @@ class ClusterSpec:
                 raise ClusterError("%ss.instance_type is missing" % role)
         if self.groups["server"]["count"] and not self.subnets:
             raise ClusterError("subnets is empty: nodes are spread over the given subnets")
+        for uri in self.node_s3_read:
+            if not uri.startswith("s3://") or len(uri) <= len("s3://"):
+                raise ClusterError("node_s3_read entry %r is not s3://bucket[/prefix]" % uri)
+        for key in self.node_kms_key_arns:
+            if not key.startswith("arn:"):
+                raise ClusterError("node_kms_key_arns entry %r is not a key ARN" % key,
+                                   hint="IAM policies need the key's ARN (arn:<partition>:kms:<region>:<account>:key/<id>)")
 
     def prefix(self):
         return "petra-%s" % self.name
@@ -315,7 +327,49 @@ class StandaloneCluster:
         if (profile is None or not profile.get("Roles")) and not self.check_mode:
             self._aws("IAM AddRoleToInstanceProfile %s" % name, iam.add_role_to_instance_profile,
                       InstanceProfileName=name, RoleName=name)
+        if role_exists or not self.check_mode:
+            self._converge_read_policy(iam, name, partition)
         return name
+
+    def read_policy(self, partition):
+        """What Ignition on the nodes must read: every s3:// object the configs name, the given prefixes, the keys."""
+        objects = set()
+        for group in self.spec.groups.values():
+            for text in (group.get("user_data"), group.get("init_user_data")):
+                objects.update(S3_URI.findall(text or ""))
+        resources = sorted("arn:%s:s3:::%s" % (partition, uri[len("s3://"):]) for uri in objects)
+        resources += sorted("arn:%s:s3:::%s*" % (partition, uri[len("s3://"):]) for uri in self.spec.node_s3_read)
+        statements = []
+        if resources:
+            statements.append({"Sid": "ReadNodeArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
+                               "Resource": resources})
+        if self.spec.node_kms_key_arns:
+            statements.append({"Sid": "DecryptNodeArtifacts", "Effect": "Allow", "Action": "kms:Decrypt",
+                               "Resource": sorted(self.spec.node_kms_key_arns)})
+        return {"Version": "2012-10-17", "Statement": statements} if statements else None
+
+    def _converge_read_policy(self, iam, role, partition):
+        wanted = self.read_policy(partition)
+        try:
+            current = iam.get_role_policy(RoleName=role, PolicyName=READ_POLICY)["PolicyDocument"]
+        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
+            if error_code(exc) != "NoSuchEntity":
+                raise ClusterError(wrap_client_error(exc, "IAM GetRolePolicy %s" % role).message, reason="aws")
+            current = None
+        if isinstance(current, str):
+            current = json.loads(current)
+        if current == wanted:
+            return
+        if wanted is None:
+            self._record("delete-role-policy", name=role, policy=READ_POLICY)
+            if not self.check_mode:
+                self._aws("IAM DeleteRolePolicy %s" % role, iam.delete_role_policy, RoleName=role, PolicyName=READ_POLICY)
+            return
+        self._record("put-role-policy", name=role, policy=READ_POLICY,
+                     resources=[r for statement in wanted["Statement"] for r in statement["Resource"]])
+        if not self.check_mode:
+            self._aws("IAM PutRolePolicy %s" % role, iam.put_role_policy, RoleName=role, PolicyName=READ_POLICY,
+                      PolicyDocument=json.dumps(wanted))
 
     def aws_partition(self):
         if self.partition is None:
@@ -672,6 +726,9 @@ class StandaloneCluster:
             return
         for policy in attached:
             self._aws("IAM DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=policy["PolicyArn"])
+        inline = self._aws("IAM ListRolePolicies %s" % name, iam.list_role_policies, RoleName=name)
+        for policy_name in inline.get("PolicyNames") or []:
+            self._aws("IAM DeleteRolePolicy %s" % policy_name, iam.delete_role_policy, RoleName=name, PolicyName=policy_name)
         self._aws("IAM DeleteRole %s" % name, iam.delete_role, RoleName=name)
 
 

@@ -54,6 +54,8 @@ FLATCAR_ARGUMENT_SPEC = dict(
     instance_profile=dict(type="str"),
     metadata_hop_limit=dict(type="int", default=1),
     tags=dict(type="dict", default={}),
+    node_s3_read=dict(type="list", elements="str", default=[]),
+    node_kms_key_arns=dict(type="list", elements="str", default=[], no_log=False),
     servers=dict(type="dict", options=dict(
         count=dict(type="int", default=1),
         instance_type=dict(type="str"),
