@@ -176,15 +176,20 @@ def test_create_is_hardened_spread_and_idempotent(env):
         assert (ebs["Encrypted"], ebs["VolumeType"], ebs["KmsKeyId"]) == (True, "gp3", env.kms_key)
         assert json.loads(base64.b64decode(data["UserData"])) == json.loads(env.configs[role])
         assert data["IamInstanceProfile"] == {"Name": "petra-%s-node" % env.name}
+        carried = set(data["SecurityGroupIds"])
+        assert len(carried) == (3 if role == "server" else 1)
 
     groups = {group["GroupName"]: group for group in env.ec2.describe_security_groups(
         Filters=[{"Name": "tag:petra:cluster", "Values": [env.name]}])["SecurityGroups"]}
     nodes_group = groups["petra-%s-nodes" % env.name]
     ports = sorted((rule["IpProtocol"], rule["FromPort"]) for rule in nodes_group["IpPermissions"])
-    assert ports == [("tcp", 2379), ("tcp", 4240), ("tcp", 4244), ("tcp", 6443), ("tcp", 9345), ("tcp", 10250),
-                     ("udp", 8472)]
+    assert ports == [("tcp", 4240), ("tcp", 4244), ("tcp", 6443), ("tcp", 10250), ("udp", 8472)]
     assert all(rule["UserIdGroupPairs"][0]["GroupId"] == nodes_group["GroupId"] and not rule["IpRanges"]
                for rule in nodes_group["IpPermissions"])
+    # etcd only between servers: a group only the server template carries.
+    servers_group = groups["petra-%s-servers" % env.name]
+    assert [(rule["FromPort"], rule["ToPort"], rule["UserIdGroupPairs"][0]["GroupId"])
+            for rule in servers_group["IpPermissions"]] == [(2379, 2380, servers_group["GroupId"])]
     api_rules = groups["petra-%s-api" % env.name]["IpPermissions"]
     assert [(rule["FromPort"], [r["CidrIp"] for r in rule["IpRanges"]]) for rule in api_rules] == [(6443, ["10.20.0.0/16"])]
     attached = env.iam.list_attached_role_policies(RoleName="petra-%s-node" % env.name)["AttachedPolicies"]
@@ -355,3 +360,59 @@ def test_absent_removes_everything_it_created(env):
         env.iam.get_role(RoleName="petra-%s-node" % env.name)
     again = run_flatcar(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=False)
     assert again["changed"] is False
+
+
+def test_scale_down_drains_the_newest_and_keeps_quorum(env, kube):
+    run_flatcar(env.params(servers=3, agents=2), check_mode=False)
+    kubelets = Kubelets(env, kube.kubeconfig)
+    kubelets.start()
+    try:
+        kubelets.wait_for(5)
+        before = {tags(item)["petra:role"]: [] for item in env.instances()}
+        for item in sorted(env.instances(), key=lambda item: (item["LaunchTime"], item["InstanceId"])):
+            before[tags(item)["petra:role"]].append(item["InstanceId"])
+        result = run_flatcar(env.params(servers=1, agents=1, kubeconfig=kube.kubeconfig, poll_interval=0.05),
+                             check_mode=False)
+    finally:
+        kubelets.stop.set()
+        kubelets.join(5)
+    terminated = [(a["role"], a["instance_id"]) for a in result["actions"] if a["action"] == "terminate"]
+    assert sorted(terminated) == sorted([("server", i) for i in before["server"][1:]] + [("agent", before["agent"][1])])
+    assert {item["InstanceId"] for item in env.instances()} == {before["server"][0], before["agent"][0]}
+    evicted = {name for namespace, name, status in kube.evictions if status == 201}
+    assert evicted == {"web-" + kubelets.registered[i] for role, i in terminated}
+    remaining = {node.metadata.name for node in kubelets.core.list_node().items}
+    assert remaining == {kubelets.registered[before["server"][0]], kubelets.registered[before["agent"][0]]}
+
+
+def test_interrupted_server_surge_resumes_only_once_the_new_server_is_ready(env, kube):
+    run_flatcar(env.params(servers=1, agents=0), check_mode=False)
+    kubelets = Kubelets(env, kube.kubeconfig)
+    kubelets.start()
+    try:
+        kubelets.wait_for(1)
+        old = env.instances()[0]["InstanceId"]
+        env.release("v1.33.5+k3s1")
+        kubelets.stop.set()  # the new server will not register: its launch step times out
+        kubelets.join(5)
+        roll = dict(kubeconfig=kube.kubeconfig, poll_interval=0.05, node_ready_timeout=1)
+        with pytest.raises(PetraError) as caught:
+            run_flatcar(env.params(servers=1, agents=0, **roll), check_mode=False)
+        assert caught.value.details["stopped_at"]["step"] == "launch"
+        assert caught.value.details["reason"] == "node-not-ready"
+        # Re-run while the new server is still not Ready: the old, Ready server must not be removed.
+        with pytest.raises(PetraError) as caught:
+            run_flatcar(env.params(servers=1, agents=0, **roll), check_mode=False)
+        assert caught.value.details["stopped_at"]["step"] == "wait-ready"
+        assert old in {item["InstanceId"] for item in env.instances()} and len(env.instances()) == 2
+
+        kubelets = Kubelets(env, kube.kubeconfig)
+        kubelets.registered[old] = kubelets.core.list_node().items[0].metadata.name
+        kubelets.start()
+        resumed = run_flatcar(env.params(servers=1, agents=0, **dict(roll, node_ready_timeout=20)), check_mode=False)
+    finally:
+        kubelets.stop.set()
+        kubelets.join(5)
+    assert [a["instance_id"] for a in resumed["actions"] if a["action"] == "terminate"] == [old]
+    assert not [a for a in resumed["actions"] if a["action"] == "launch"]
+    assert resumed["outdated"] == [] and len(env.instances()) == 1

@@ -108,11 +108,28 @@ def test_import_verifies_uploads_registers_and_publishes(aws, image, signing_key
 
 def test_plain_vmdk_with_sha256_and_no_signature(aws, image, signing_keys):
     result = run_flatcar(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
-                                image_checksum="sha256:" + hashlib.sha256(image["raw"]).hexdigest(), ssm_parameter=None),
+                                gpg_public_key=None, image_checksum="sha256:" + hashlib.sha256(image["raw"]).hexdigest(), ssm_parameter=None),
                          check_mode=False)
     assert result["verified"] == "sha256 digest" and "ssm_parameter" not in result
     assert aws["s3"].get_object(Bucket=aws["bucket"], Key="petra/flatcar-import/" + image["plain"].name)[
         "Body"].read() == image["raw"]
+
+
+def test_a_staged_object_is_never_trusted(aws, image, signing_keys):
+    """Someone with PutObject on the bucket stages other bytes under the import key, with matching metadata."""
+    key = "petra/flatcar-import/flatcar_production_ami_vmdk_image.vmdk"
+    aws["s3"].put_object(Bucket=aws["bucket"], Key=key, Body=b"not the image",
+                         Metadata={"petra-source-digest": "sha512:" + image["sha512"]})
+    result = run_flatcar(params(aws, image, signing_keys), check_mode=False)
+    assert "upload" in [a["action"] for a in result["actions"]]
+    assert aws["s3"].get_object(Bucket=aws["bucket"], Key=key)["Body"].read() == image["raw"]
+
+
+def test_key_and_signature_go_together(aws, image, signing_keys):
+    for missing in ("image_signature", "gpg_public_key"):
+        with pytest.raises(PetraError, match="go together"):
+            run_flatcar(params(aws, image, signing_keys, **{missing: None}), check_mode=False)
+    assert uploaded(aws) == []
 
 
 def test_wrong_digest_stops_before_upload(aws, image, signing_keys):
@@ -141,4 +158,4 @@ def test_unapproved_digests_and_name_clashes_are_refused(aws, image, signing_key
     other = hashlib.sha256(image["raw"]).hexdigest()
     with pytest.raises(PetraError, match="already exists from another image"):
         run_flatcar(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
-                           image_checksum="sha256:" + other), check_mode=False)
+                           gpg_public_key=None, image_checksum="sha256:" + other), check_mode=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -81,6 +82,31 @@ def verify_signature(path, signature, public_key, timeout=300):
     return output
 
 
+class HashingReader(io.RawIOBase):
+    """A read-only, forward-only file object that hashes everything read through it."""
+
+    def __init__(self, handle, algorithm):
+        super().__init__()
+        self._handle = handle
+        self._digest = hashlib.new(algorithm)
+
+    def readinto(self, buffer):
+        count = self._handle.readinto(buffer)
+        self._digest.update(memoryview(buffer)[:count or 0])
+        return count
+
+    def readable(self):
+        return True
+
+    def drain(self):
+        """Hash what a reader left unread (trailing bytes after the last bz2 stream, say)."""
+        while self.read(CHUNK):
+            continue
+
+    def hexdigest(self):
+        return self._digest.hexdigest()
+
+
 class FlatcarImporter:
     def __init__(self, params, connection, check_mode, sleep=time.sleep):
         self.params = params
@@ -147,22 +173,21 @@ class FlatcarImporter:
             raise AMIImportError("image_file %s has %s %s, not the expected %s" % (path, self.algorithm, actual, self.expected),
                                  reason="digest-mismatch", hint="The download is damaged or not the release you meant")
         facts = {"verified": "%s digest" % self.algorithm}
+        if bool(self.params.get("image_signature")) != bool(self.params.get("gpg_public_key")):
+            raise AMIImportError("image_signature and gpg_public_key go together: a signature needs the key to check it "
+                                 "with, and a key is given to have the signature checked",
+                                 hint="Give both (the release's .sig and Flatcar's image signing key), or neither")
         if self.params.get("image_signature"):
-            if not self.params.get("gpg_public_key"):
-                raise AMIImportError("image_signature is given without gpg_public_key to check it with")
             facts["signature"] = verify_signature(path, self.params["image_signature"], self.params["gpg_public_key"])
             facts["verified"] += " and OpenPGP signature"
         return facts
 
     def upload(self, key):
+        """Upload the image, hashing the very bytes read; an object whose source did not match is deleted again.
+
+        An object already in the bucket is never reused: its content cannot be proven without reading it back.
+        """
         bucket = self.params["import_bucket"]
-        try:
-            head = self.s3.head_object(Bucket=bucket, Key=key)
-            if (head.get("Metadata") or {}).get("petra-source-digest") == self.source_digest:
-                return
-        except Exception as exc:  # botocore raises many types; a missing object is the expected one
-            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise AMIImportError(wrap_client_error(exc, "S3 HeadObject s3://%s/%s" % (bucket, key)).message, reason="aws")
         self.actions.append({"action": "upload", "s3_uri": "s3://%s/%s" % (bucket, key)})
         if self.check_mode:
             return
@@ -170,16 +195,27 @@ class FlatcarImporter:
         if self.params.get("kms_key_id"):
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.params["kms_key_id"])
         path = self.params["image_file"]
-        # A .bz2 release file is decompressed on the fly: the disk image is never written out on the controller.
-        opener = bz2.open if path.endswith(".bz2") else open
         try:
-            with opener(path, "rb") as handle:
-                self.s3.upload_fileobj(handle, bucket, key, ExtraArgs=extra)
+            with open(path, "rb") as raw:
+                source = HashingReader(raw, self.algorithm)
+                # A .bz2 release file is decompressed on the fly: the disk image is never written out.
+                body = bz2.BZ2File(source, "rb") if path.endswith(".bz2") else source
+                try:
+                    self.s3.upload_fileobj(body, bucket, key, ExtraArgs=extra)
+                finally:
+                    if body is not source:
+                        body.close()
+                source.drain()
         except (OSError, EOFError) as exc:
             raise AMIImportError("cannot read %s: %s" % (path, exc))
         except Exception as exc:  # botocore/s3transfer raise many types; all are reported with their code
             raise AMIImportError(wrap_client_error(exc, "S3 upload s3://%s/%s" % (bucket, key)).message, reason="aws",
                                  hint="The caller needs s3:PutObject on the import bucket (and kms:GenerateDataKey)")
+        if source.hexdigest() != self.expected:
+            self._aws("S3 DeleteObject s3://%s/%s" % (bucket, key), self.s3.delete_object, Bucket=bucket, Key=key)
+            raise AMIImportError("%s changed while it was uploaded: %s %s, not the verified %s; the upload was deleted" % (
+                path, self.algorithm, source.hexdigest(), self.expected), reason="digest-mismatch",
+                hint="Make sure nothing writes to the image file during the import, then re-run")
 
     def import_snapshot(self, key):
         self.actions.append({"action": "import-snapshot"})

@@ -34,13 +34,15 @@ EC2_PRINCIPALS = {"aws-cn": "ec2.amazonaws.com.cn", "aws-iso": "ec2.c2s.ic.gov",
 
 # Between cluster nodes only (the security group refers to itself); the API port also from api_cidrs.
 NODE_PORTS = (
-    ("tcp", 6443, 6443, "k3s API server"),
-    ("tcp", 9345, 9345, "k3s supervisor (joining servers)"),
+    ("tcp", 6443, 6443, "k3s API server and supervisor"),
     ("tcp", 10250, 10250, "kubelet"),
-    ("tcp", 2379, 2380, "embedded etcd"),
     ("udp", 8472, 8472, "Cilium VXLAN"),
     ("tcp", 4240, 4240, "Cilium health"),
     ("tcp", 4244, 4244, "Hubble"),
+)
+# Between servers only (a group only servers carry, referring to itself).
+SERVER_PORTS = (
+    ("tcp", 2379, 2380, "embedded etcd"),
 )
 API_PORT = 6443
 READ_POLICY = "petra-node-read"
@@ -241,6 +243,7 @@ class StandaloneCluster:
         """The node group (k3s ports between members) and the API group (6443 from api_cidrs); their ids."""
         ids = {}
         for kind, description in (("nodes", "k3s traffic between the nodes of %s" % self.spec.name),
+                                  ("servers", "etcd between the servers of %s" % self.spec.name),
                                   ("api", "Kubernetes API of %s from the allowed networks" % self.spec.name)):
             name = "%s-%s" % (self.spec.prefix(), kind)
             group = self._find_group(name, vpc)
@@ -260,8 +263,9 @@ class StandaloneCluster:
         return ids
 
     def _wanted_rules(self, kind, group_id):
-        if kind == "nodes":
-            return {(protocol, low, high, "sg", group_id): text for protocol, low, high, text in NODE_PORTS}
+        if kind in ("nodes", "servers"):
+            ports = NODE_PORTS if kind == "nodes" else SERVER_PORTS
+            return {(protocol, low, high, "sg", group_id): text for protocol, low, high, text in ports}
         return {("tcp", API_PORT, API_PORT, "cidr", cidr): "Kubernetes API" for cidr in self.spec.api_cidrs}
 
     def _converge_rules(self, name, group, wanted):
@@ -321,12 +325,17 @@ class StandaloneCluster:
             if error_code(exc) != "NoSuchEntity":
                 raise ClusterError(wrap_client_error(exc, "IAM GetInstanceProfile %s" % name).message, reason="aws")
             profile = None
+            if role_exists:
+                self._record("create-instance-profile", name=name)
             if not self.check_mode:
                 self._aws("IAM CreateInstanceProfile %s" % name, iam.create_instance_profile,
                           InstanceProfileName=name, Tags=tag_list(self.spec.base_tags()))
-        if (profile is None or not profile.get("Roles")) and not self.check_mode:
-            self._aws("IAM AddRoleToInstanceProfile %s" % name, iam.add_role_to_instance_profile,
-                      InstanceProfileName=name, RoleName=name)
+        if profile is None or not profile.get("Roles"):
+            if role_exists and profile is not None:
+                self._record("add-role-to-instance-profile", name=name)
+            if not self.check_mode:
+                self._aws("IAM AddRoleToInstanceProfile %s" % name, iam.add_role_to_instance_profile,
+                          InstanceProfileName=name, RoleName=name)
         if role_exists or not self.check_mode:
             self._converge_read_policy(iam, name, partition)
         return name
@@ -388,7 +397,8 @@ class StandaloneCluster:
                "DeleteOnTermination": True}
         if self.spec.kms_key_id:
             ebs["KmsKeyId"] = self.spec.kms_key_id
-        groups = [security_groups["nodes"]] + ([security_groups["api"]] if role == "server" else [])
+        groups = [security_groups["nodes"]] + ([security_groups["servers"], security_groups["api"]]
+                                               if role == "server" else [])
         tags = tag_list(self.spec.base_tags(role))
         # No KeyName: Flatcar nodes take no SSH keys; IMDSv2 only, one hop, no instance tags in metadata.
         return {
@@ -586,8 +596,14 @@ class StandaloneCluster:
             old = outdated[0]
             if role == "server":
                 if len(instances) <= count:
+                    # A new etcd member is added only while every member there is healthy.
+                    self._check_all_ready(old, instances)
                     self._replace_step("launch", old, lambda: self._launch_ready(role, template, instances))
                     continue
+                # A surge server from an interrupted run must be Ready before any old server leaves.
+                for item in instances:
+                    if self.is_current(item):
+                        self._replace_step("wait-ready", item, lambda item=item: self._wait_ready(item))
                 self._check_quorum(old, instances)
                 self._replace_step("drain", old, lambda: self._retire(old, "outdated"))
             else:
@@ -618,24 +634,43 @@ class StandaloneCluster:
             name = node["metadata"]["name"]
             evicted = self.nodes.drain(name, self.drain_timeout)
             self._record("drain", instance_id=instance.id, node=name, evicted=evicted)
-            # Deleting the Node lets k3s remove the server's etcd member before the instance goes.
+            # Deleting the Node lets k3s remove the server's etcd member; the instance goes only once the Node has.
             self.nodes.delete(name)
+            self.nodes.wait_deleted(name, self.drain_timeout)
         self.terminate(instance, why)
+
+    def _wait_ready(self, instance):
+        self.nodes.wait_ready(instance.address, self.node_ready_timeout)
+
+    def _ready_servers(self, servers):
+        ready = []
+        for item in servers:
+            node = self.nodes.find(item.address) if item.address else None
+            if node is not None and node_is_ready(node):
+                ready.append(item)
+        return ready
+
+    def _check_all_ready(self, outdated, instances):
+        servers = [item for item in instances if item.role == "server"]
+        ready = self._ready_servers(servers)
+        if len(ready) < len(servers):
+            raise ClusterError("adding a server while %d of %d servers are not Ready (%s) could leave etcd without "
+                               "quorum" % (len(servers) - len(ready), len(servers), ", ".join(
+                                   item.id for item in servers if item not in ready)), reason="quorum",
+                               hint="Bring every server back to Ready before re-running the roll",
+                               stopped_at={"instance_id": outdated.id, "role": "server", "step": "quorum-check"},
+                               actions=self.actions)
 
     def _check_quorum(self, leaving, instances):
         servers = [item for item in instances if item.role == "server"]
         remaining = [item for item in servers if item.id != leaving.id]
-        ready = 0
-        for item in remaining:
-            node = self.nodes.find(item.address) if item.address else None
-            if node is not None and node_is_ready(node):
-                ready += 1
+        ready = len(self._ready_servers(remaining))
         needed = quorum(len(remaining))
         if ready < needed:
             raise ClusterError("removing server %s would leave %d Ready server(s) of %d, below the etcd quorum of %d" % (
                 leaving.id, ready, len(remaining), needed), reason="quorum",
                 hint="Bring the other servers back to Ready before re-running the roll",
-                stopped_at={"instance_id": leaving.id, "role": "server", "step": "quorum-check"})
+                stopped_at={"instance_id": leaving.id, "role": "server", "step": "quorum-check"}, actions=self.actions)
 
     def _scale_down(self, role):
         count = self.spec.groups[role]["count"]
@@ -644,7 +679,7 @@ class StandaloneCluster:
         if extra <= 0:
             return
         # Outdated first, then the newest: long-lived nodes keep their place.
-        newest_first = sorted(instances, key=lambda item: item.launched, reverse=True)
+        newest_first = sorted(instances, key=lambda item: (item.launched, item.id), reverse=True)
         victims = sorted(newest_first, key=self.is_current)[:extra]
         if self.check_mode:
             for victim in victims:

@@ -165,6 +165,22 @@ class NodeOperations:
                     reason="drain-timeout", node=name)
             self._sleep(self.poll_interval)
 
+    def wait_deleted(self, name, timeout):
+        """Until the Node object is gone (its finalizers, such as k3s's etcd member removal, have run)."""
+        deadline = self._clock() + timeout
+        while True:
+            try:
+                self._call("read node %s" % name, "read_node", name)
+            except kubernetes.client.ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise self._refused("read node %s" % name, exc)
+            if self._clock() >= deadline:
+                raise KubernetesError("node %s is still there %ds after it was deleted" % (name, timeout),
+                                      hint="Check the Node's finalizers and the k3s servers' logs (etcd member removal), "
+                                           "then re-run", reason="node-not-deleted", node=name)
+            self._sleep(self.poll_interval)
+
     def delete(self, name):
         try:
             self._call("delete node %s" % name, "delete_node", name)
