@@ -52,8 +52,10 @@ options:
     required: true
   public_key:
     description:
-      - The bundle public key (the signer's C(.pub) file, or the PEM text), ECDSA P-256 or P-384. It goes into the
+      - The bundle public key (the signer's C(.pub) file, or the PEM text), ECDSA P-256. It goes into the
         Secret Flux verifies with and into the C(ClusterImagePolicy).
+      - A P-384 key is refused - Flux verifies cosign signatures with SHA-256 only, and Petra signs with SHA-384 for
+        P-384 keys, so every C(OCIRepository) would fail. Sign the platform bundle with a P-256 key.
     type: str
     required: true
   cluster_name:
@@ -95,14 +97,19 @@ options:
     description:
       - Namespaces no workload policy applies to (a trailing C(*) matches a prefix in the admission policies).
         Defaults to the Kubernetes and platform namespaces (C(kube-system), C(kube-public), C(kube-node-lease),
-        C(flux-system), C(cilium), C(gatekeeper-system), C(tetragon), C(cert-manager), C(cosign-system),
-        C(kube-bench)).
+        C(flux-system), C(gatekeeper-system), C(tetragon), C(cert-manager), C(cosign-system), C(kube-bench)).
+      - Name only namespaces that exist. An exempt name nobody has created yet lets whoever may create namespaces
+        escape every policy.
+      - Gatekeeper's webhook fails closed and is not called for the exempt namespaces named exactly, so the cluster
+        can recover while Gatekeeper is down.
     type: list
     elements: str
   signed_namespaces:
     description:
       - Workload namespaces opted in to signature verification by policy-controller (rendered with the label
         C(policy.sigstore.dev/include=true); Flux never prunes them).
+      - The default is none, so the C(ClusterImagePolicy) enforces nowhere until namespaces opt in (by this
+        list, or labelled as they are created).
     type: list
     elements: str
     default: []
@@ -127,6 +134,8 @@ options:
         C(tetragon), C(tetragon-operator), C(cert-manager-controller), C(cert-manager-webhook),
         C(cert-manager-cainjector), C(cert-manager-startupapicheck), C(policy-controller), C(kubectl),
         C(kube-bench)), for example your organisation's Chainguard FIPS images.
+      - Every tag must name a version; C(latest) and C(latest-dev) are refused. C(kubectl) and C(kube-bench) need a
+        shell (Chainguard's C(-dev) variants).
     type: dict
     default: {}
   charts:
@@ -144,13 +153,14 @@ options:
     default: [linux/amd64]
   registry_ca:
     description:
-      - PEM of the high-side registry's CA, for Flux (Secret C(petra-registry-ca)) and the k3s Helm jobs (ConfigMap
-        C(petra-registry-ca) in kube-system).
+      - PEM of the high-side registry's CA, for Flux (Secret C(petra-registry-ca)), the k3s Helm jobs (ConfigMap
+        C(petra-registry-ca) in kube-system) and policy-controller (ConfigMap C(petra-registry-ca) in cosign-system,
+        the chart's C(webhook.registryCaBundle)).
     type: str
   registry_pull_secret:
     description:
-      - Name of a C(kubernetes.io/dockerconfigjson) Secret (in flux-system and kube-system) with credentials for
-        O(registry). The credentials themselves are never rendered.
+      - Name of a C(kubernetes.io/dockerconfigjson) Secret (in flux-system, kube-system and cosign-system) with
+        credentials for O(registry). The credentials themselves are never rendered.
     type: str
   ca_secret:
     description:

@@ -38,6 +38,7 @@ EXPECTED = {
     "pod-image-init-container-other-registry": {REGISTRIES: 1},
     "pod-image-allowed-digest": {},
     "pod-missing-limits": {LIMITS: 3},
+    "pod-zero-limits": {LIMITS: 7},
     "deployment-missing-label": {LABELS: 1},
     "deployment-label-not-matching": {},
     "pod-exempt-namespace": {},
@@ -137,6 +138,20 @@ def test_messages_name_the_container_and_the_reason(rendered):
     (message,) = regopy_violations(template["spec"]["targets"][0]["rego"], PRIVILEGED, gatekeeper_input(
         load_review("pod-privileged-ephemeral-container"), constraint))
     assert message == "Pod web: ephemeralContainers debugger is privileged; privileged containers are not allowed"
+
+
+def test_zero_limits_count_as_missing(rendered):
+    """Every zero spelling of a limit is refused, by both engines, naming the container and the resource; limits
+    that only look like zero (0.5, 10m) are accepted."""
+    template, constraint = rendered[LIMITS]
+    data = gatekeeper_input(load_review("pod-zero-limits"), constraint)
+    found = regopy_violations(template["spec"]["targets"][0]["rego"], LIMITS, data)
+    assert opa_violations(LIMITS, data) == found
+    refused = sorted(message.split(": ", 1)[1].split(";", 1)[0] for message in found)
+    assert refused == sorted(
+        ["containers %s has no %s limit" % (name, resource)
+         for name in ("zero-with-units", "zero-plain", "zero-decimal") for resource in ("cpu", "memory")]
+        + ["initContainers setup has no memory limit"])
 
 
 def test_exempt_namespaces_are_honoured_by_the_rego_itself(rendered):

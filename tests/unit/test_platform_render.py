@@ -59,11 +59,12 @@ def crd_schemas():
 
 @pytest.fixture
 def non_default(tmp_path):
-    """Options far from the defaults: another key size, images and charts, CA, secrets, allow-lists, values."""
+    """Options far from the defaults: another key format, images and charts, CA, secrets, allow-lists, values. (The
+    key stays P-256: Flux verifies with SHA-256 only, and petra_platform refuses P-384.)"""
     ca = pki.make_ca_and_server(str(tmp_path))
     with open(ca["ca.pem"], "r", encoding="ascii") as handle:
         ca_pem = handle.read()
-    pub = pki.write_ec_key(str(tmp_path / "p384.pem"), curve=ec.SECP384R1())
+    pub = pki.write_ec_key(str(tmp_path / "sec1.pem"), sec1=True)
     return pub, dict(
         bundle_name="edge-platform", bundle_version="2.3.1+build.7",
         allowed_registries=[REGISTRY, "registry.other.example/team"],
@@ -128,7 +129,19 @@ def test_defaults_render_and_validate(tmp_path, ec_key, crd_schemas):
     pod = bench["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert {volume["hostPath"]["path"] for volume in pod["volumes"] if "hostPath" in volume} >= {
         "/var/lib/rancher", "/etc/rancher"}
-    assert {"name": "BENCHMARK", "value": "k3s-cis-1.8"} in pod["containers"][0]["env"]
+    assert {"name": "BENCHMARK", "value": "k3s-cis-1.8"} in pod["initContainers"][0]["env"]
+    # Gatekeeper fails closed, within an explicit timeout, and is never called for the exempt namespaces.
+    (gatekeeper_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "gatekeeper"]
+    values = gatekeeper_release["spec"]["values"]
+    assert values["validatingWebhookFailurePolicy"] == "Fail"
+    assert values["validatingWebhookCheckIgnoreFailurePolicy"] == "Fail"
+    assert values["validatingWebhookTimeoutSeconds"] == 5
+    assert values["validatingWebhookExemptNamespacesLabels"] == {
+        "kubernetes.io/metadata.name": sorted(catalog.EXEMPT_NAMESPACES)}
+    # Without a registry CA or pull secret, policy-controller gets neither.
+    (policy_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "policy-controller"]
+    assert "registryCaBundle" not in policy_release["spec"]["values"]["webhook"]
+    assert "imagePullSecrets" not in policy_release["spec"]["values"] and by_kind(objects, "ConfigMap") == []
     assert "ACME" not in str(by_kind(objects, "ClusterIssuer")) and not any(
         "acme" in issuer["spec"] for issuer in by_kind(objects, "ClusterIssuer"))
 
@@ -151,7 +164,7 @@ def test_non_default_set_renders_and_validates(tmp_path, non_default, crd_schema
     assert set_source["spec"]["ref"] == {"tag": "2.3.1_build.7"}
     assert set_source["spec"]["url"] == "oci://%s/manifests/edge-platform/kube-bench" % REGISTRY
     (policy,) = by_kind(objects, "ClusterImagePolicy")
-    assert policy["spec"]["authorities"][0]["key"]["hashAlgorithm"] == "sha384"
+    assert policy["spec"]["authorities"][0]["key"]["hashAlgorithm"] == "sha256"
     assert sorted(ns["metadata"]["name"] for ns in by_kind(objects, "Namespace")
                   if ns["metadata"]["labels"].get("policy.sigstore.dev/include") == "true") == ["ledger", "payments"]
     (issuer,) = by_kind(objects, "ClusterIssuer")
@@ -165,6 +178,17 @@ def test_non_default_set_renders_and_validates(tmp_path, non_default, crd_schema
     assert cilium["spec"]["repoCAConfigMap"] == {"name": "petra-registry-ca"}
     (gatekeeper_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "gatekeeper"]
     assert gatekeeper_release["spec"]["values"]["replicas"] == 3
+    # The webhook skips only exempt namespaces named exactly: a prefix cannot be a namespaceSelector value.
+    assert gatekeeper_release["spec"]["values"]["validatingWebhookExemptNamespacesLabels"] == {
+        "kubernetes.io/metadata.name": sorted(name for name in options["exempt_namespaces"] if "*" not in name)}
+    # policy-controller trusts the registry CA (a ConfigMap in its namespace) and pulls with the pull secret.
+    (policy_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "policy-controller"]
+    assert policy_release["spec"]["values"]["webhook"]["registryCaBundle"] == {
+        "name": "petra-registry-ca", "key": "ca.crt"}
+    assert policy_release["spec"]["values"]["imagePullSecrets"] == [{"name": "high-registry"}]
+    (policy_ca,) = [obj for obj in by_kind(objects, "ConfigMap") if obj["metadata"]["namespace"] == "cosign-system"]
+    assert policy_ca["metadata"]["name"] == "petra-registry-ca"
+    assert policy_ca["data"]["ca.crt"].strip() == options["registry_ca"].strip()
     assert gatekeeper_release["spec"]["values"]["image"] == {
         "repository": "%s/cgr.dev/example.com/gatekeeper-fips" % REGISTRY, "release": "3.21.1"}
     (deny,) = [obj for obj in objects if obj["metadata"]["name"] == "petra-default-deny"]
@@ -307,14 +331,22 @@ def test_policies_carry_exactly_the_bundle_key(tmp_path, ec_key, spool):
 
 
 def test_kube_bench_script_runs_the_benchmark_and_keeps_the_results(tmp_path, ec_key):
-    """The CronJob's script, run by /bin/sh with stand-ins for kube-bench and kubectl that record their arguments:
-    the k3s benchmark as JSON into a file, then the ConfigMap kube-bench-<node> applied server-side and labelled."""
+    """The CronJob's two steps, run with stand-ins for kube-bench and kubectl that record their arguments: the init
+    container runs the k3s benchmark as JSON into a file (its command as Kubernetes expands it, no shell of ours),
+    then the results container's script (/bin/sh) applies the ConfigMap kube-bench-<node> server-side and labels it.
+    Each step runs in an image that carries what it needs: kube-bench's -dev variant (kube-bench runs its audit
+    commands through /bin/sh) and kubectl's -dev variant (the script needs /bin/sh and kubectl)."""
     _key, pub = ec_key
-    run_platform(params_for(tmp_path / "out", pub, kube_bench_benchmark="k3s-cis-1.7"), False)
+    result = run_platform(params_for(tmp_path / "out", pub, kube_bench_benchmark="k3s-cis-1.7"), False)
     _files, objects = documents_of(tmp_path / "out")
     (cronjob,) = by_kind(objects, "CronJob")
-    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][:2] == ["/bin/sh", "-c"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (bench,) = pod["initContainers"]
+    (results,) = pod["containers"]
+    assert bench["image"] == result["images"]["kube-bench"] and bench["image"].endswith("-dev")
+    assert results["image"] == result["images"]["kubectl"] and results["image"].endswith("-dev")
+    assert results["command"][:2] == ["/bin/sh", "-c"]
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": "true"}
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
@@ -324,14 +356,20 @@ def test_kube_bench_script_runs_the_benchmark_and_keeps_the_results(tmp_path, ec
     (bin_dir / "kubectl").write_text("#!/bin/sh\necho \"kubectl $*\" >> %s\n" % log)
     for stub in bin_dir.iterdir():
         stub.chmod(0o755)
-    env = {item["name"]: item.get("value", "") for item in container["env"]}
-    env.update(NODE_NAME="server-0", PATH="%s:/usr/bin:/bin" % bin_dir, HOME=str(tmp_path))
+    work = tmp_path / "work"
     # The pod's emptyDir is /tmp/kube-bench; here a private directory stands in for it.
-    script = container["command"][2].replace("/tmp/kube-bench", str(tmp_path / "work"))
+    work.mkdir()
+    env = {item["name"]: item.get("value", "") for item in results["env"]}
+    env.update(NODE_NAME="server-0", PATH="%s:/usr/bin:/bin" % bin_dir, HOME=str(tmp_path))
+    command = [os.path.join(str(bin_dir), bench["command"][0])] + [
+        arg.replace("$(BENCHMARK)", env["BENCHMARK"]).replace("/tmp/kube-bench", str(work))
+        for arg in bench["command"][1:]]
+    ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 0, ran.stderr
+    script = results["command"][2].replace("/tmp/kube-bench", str(work))
     ran = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == '{"Controls": []}'
-    work = tmp_path / "work"
     assert log.read_text().splitlines() == [
         "kube-bench run --benchmark k3s-cis-1.7 --json --outputfile %s/results.json" % work,
         "kubectl create configmap kube-bench-server-0 --namespace kube-bench --from-file=results.json=%s/results.json "
@@ -407,6 +445,8 @@ def test_deterministic_bytes_and_bootstrap_manifests(tmp_path, ec_key):
     ({"registry_ca": "/etc/ssl/ca.pem"}, "PEM"),
     ({"allowed_registries": ["https://registry.other.example"]}, "allowed_registries[0]"),
     ({"charts": {"tetragon": {"versoin": "1.5.1"}}}, "charts.tetragon"),
+    ({"images": {"kubectl": "cgr.dev/chainguard/kubectl-fips:latest-dev"}}, "moving tag latest-dev"),
+    ({"images": {"kube-bench": "cgr.dev/chainguard/kube-bench-fips:latest"}}, "moving tag latest"),
 ])
 def test_refuses_bad_options(tmp_path, ec_key, options, fragment):
     _key, pub = ec_key
@@ -424,3 +464,57 @@ def test_refuses_keys_fips_does_not_allow(tmp_path):
     with pytest.raises(PlatformError) as caught:
         run_platform(params_for(tmp_path / "out", pem), False)
     assert caught.value.reason == "public-key" and "P-256 or P-384" in str(caught.value)
+
+
+def test_refuses_a_p384_bundle_key(tmp_path):
+    """Flux verifies cosign signatures with SHA-256 only and Petra signs with SHA-384 for P-384 keys: a P-384 bundle
+    key would make every OCIRepository fail, so the platform refuses it and says what to do."""
+    pub = pki.write_ec_key(str(tmp_path / "p384.pem"), curve=ec.SECP384R1())
+    with pytest.raises(PlatformError) as caught:
+        run_platform(params_for(tmp_path / "out", pub), False)
+    assert caught.value.reason == "public-key"
+    assert "P-384" in caught.value.message and "SHA-256 only" in caught.value.message
+    assert "P-256" in caught.value.hint
+    assert not (tmp_path / "out").exists()
+
+
+def test_catalog_images_have_versioned_tags():
+    """No reference image moves under the bundle: every tag names a version."""
+    for role, text in catalog.IMAGES.items():
+        tag = ImageReference.parse(text).tag
+        assert tag not in catalog.MOVING_TAGS and tag[0].isdigit(), (role, text)
+
+
+def test_exempt_namespaces_are_created_by_the_platform_or_kubernetes(tmp_path, ec_key):
+    """Every namespace exempt from a policy (Gatekeeper's constraints and webhook, Cilium's default deny, the Pod
+    Security exemptions of the Ignition petra_flatcar renders) is one the platform creates itself or a Kubernetes
+    system namespace: a name nobody creates would let whoever may create namespaces escape every policy at once."""
+    from ansible_collections.petra.core.plugins.module_utils.flatcar import ignition
+    _key, pub = ec_key
+    run_platform(params_for(tmp_path / "out", pub), False)
+    _files, base = read_files([os.path.join(str(tmp_path / "out"), "bootstrap", "00-base.yaml")])
+    created = {document.obj["metadata"]["name"] for document in base if document.obj["kind"] == "Namespace"}
+    trusted = created | set(catalog.KUBERNETES_NAMESPACES)
+    _files, objects = documents_of(tmp_path / "out")
+    exempt = {}
+    for constraint in [obj for obj in objects if obj["apiVersion"].startswith("constraints.gatekeeper.sh/")]:
+        exempt["constraint " + constraint["metadata"]["name"]] = set(constraint["spec"]["match"]["excludedNamespaces"])
+        exempt["parameters " + constraint["metadata"]["name"]] = set(constraint["spec"]["parameters"]["exemptNamespaces"])
+    (gatekeeper_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "gatekeeper"]
+    exempt["gatekeeper webhook"] = set(
+        gatekeeper_release["spec"]["values"]["validatingWebhookExemptNamespacesLabels"]["kubernetes.io/metadata.name"])
+    (deny,) = [obj for obj in objects if obj["metadata"]["name"] == "petra-default-deny"]
+    (expression,) = deny["spec"]["endpointSelector"]["matchExpressions"]
+    exempt["cilium default deny"] = set(expression["values"])
+    document = ignition.render(token="K10-secret", node_role="server", cluster_init=True,
+                               k3s={"url": "s3://petra-artifacts/k3s/v1.33.4+k3s1/k3s", "sha256": "a" * 64})
+    (psa,) = [item for item in document["storage"]["files"] if item["path"] == "/etc/rancher/k3s/psa.yaml"]
+    source = psa["contents"]["source"]
+    config = yaml.safe_load(base64.b64decode(source[len("data:;base64,"):]))
+    exempt["pod security"] = set(config["plugins"][0]["configuration"]["exemptions"]["namespaces"])
+    assert len(exempt) == 2 * 4 + 3
+    for where, names in exempt.items():
+        assert names and names <= trusted, (where, sorted(names - trusted))
+    assert "cilium" not in set().union(*exempt.values())
+    # The platform's own namespaces are all exempt from Pod Security (the addons need it), and nothing else is.
+    assert exempt["pod security"] == created | {"kube-system"}

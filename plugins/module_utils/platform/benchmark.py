@@ -4,6 +4,10 @@
 # This module_utils file is private to the petra.core collection: not a public API.
 """kube-bench: a CronJob that runs the k3s CIS benchmark on a server node and keeps its JSON results.
 
+Only a server is benchmarked (the pod runs on a control-plane node, once per schedule); agents are not. The pod
+runs the benchmark in an init container from the kube-bench image, then keeps the results from a container of the
+kubectl image: the kube-bench image carries no kubectl.
+
 There is no upstream k3s job manifest: k3s keeps everything under /var/lib/rancher and /etc/rancher, runs the kubelet
 inside its own process and logs to the journal, which the benchmark's checks read with journalctl. The results go to
 the pod log and to the ConfigMap ``kube-bench-<node>`` in the kube-bench namespace, for the compliance step (applied
@@ -28,9 +32,11 @@ HOST_PATHS = (
     ("journal-run", "/run/log/journal", "DirectoryOrCreate"),
     ("machine-id", "/etc/machine-id", "File"),
 )
+# The benchmark itself, in the kube-bench image (its -dev variant: kube-bench runs every audit command of the
+# benchmark through /bin/sh). Kubernetes expands $(BENCHMARK) from the container's environment.
+BENCH_COMMAND = ["kube-bench", "run", "--benchmark", "$(BENCHMARK)", "--json", "--outputfile", RESULTS]
+# Keeping the results, in the kubectl image (its -dev variant, for /bin/sh): the kube-bench image has no kubectl.
 SCRIPT = """set -eu
-mkdir -p /tmp/kube-bench
-kube-bench run --benchmark "$BENCHMARK" --json --outputfile %(results)s
 cat %(results)s
 kubectl create configmap "kube-bench-$NODE_NAME" --namespace "$NAMESPACE" --from-file=results.json=%(results)s \\
   --dry-run=client -o yaml > /tmp/kube-bench/configmap.yaml
@@ -53,6 +59,12 @@ def _pod_spec(settings, namespace):
     mounts.append({"name": "work", "mountPath": "/tmp/kube-bench"})
     volumes = [{"name": name, "hostPath": {"path": path, "type": kind}} for name, path, kind in HOST_PATHS]
     volumes.append({"name": "work", "emptyDir": {"sizeLimit": "64Mi"}})
+    env = [
+        {"name": "BENCHMARK", "value": settings.kube_bench_benchmark},
+        {"name": "NAMESPACE", "value": namespace},
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "HOME", "value": "/tmp/kube-bench"},
+    ]
     return {
         "serviceAccountName": NAME,
         "hostPID": True,
@@ -60,21 +72,28 @@ def _pod_spec(settings, namespace):
         "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
         "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
                         {"key": "CriticalAddonsOnly", "operator": "Exists"}],
-        "containers": [{
+        # The benchmark runs first and writes its JSON into the shared emptyDir; the results step then keeps it.
+        "initContainers": [{
             "name": NAME,
             "image": settings.image("kube-bench"),
-            "command": ["/bin/sh", "-c", SCRIPT],
-            "env": [
-                {"name": "BENCHMARK", "value": settings.kube_bench_benchmark},
-                {"name": "NAMESPACE", "value": namespace},
-                {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                {"name": "HOME", "value": "/tmp/kube-bench"},
-            ],
+            "command": list(BENCH_COMMAND),
+            "env": env,
             "resources": resources("100m", "128Mi", "500m", "512Mi"),
             # Root reads the node's files; nothing more: no privilege, no capabilities, a read-only root.
             "securityContext": {"runAsUser": 0, "privileged": False, "allowPrivilegeEscalation": False,
                                 "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
             "volumeMounts": mounts,
+        }],
+        "containers": [{
+            "name": "results",
+            "image": settings.image("kubectl"),
+            "command": ["/bin/sh", "-c", SCRIPT],
+            "env": env,
+            "resources": resources("50m", "64Mi", "250m", "128Mi"),
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "privileged": False,
+                                "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "work", "mountPath": "/tmp/kube-bench"}],
         }],
         "volumes": volumes,
     }

@@ -40,9 +40,13 @@ IMAGES = {
     "cert-manager-cainjector": "cgr.dev/chainguard/cert-manager-cainjector-fips:1.18.2",
     "cert-manager-startupapicheck": "cgr.dev/chainguard/cert-manager-startupapicheck-fips:1.18.2",
     "policy-controller": "cgr.dev/chainguard/sigstore-policy-controller-fips:0.13.0",
-    "kubectl": "cgr.dev/chainguard/kubectl-fips:latest-dev",
-    "kube-bench": "cgr.dev/chainguard/kube-bench-fips:0.14.0",
+    # The -dev variants carry a shell: policy-controller's lease clean-up job and the kube-bench results step run
+    # "/bin/sh -c" with kubectl, and kube-bench runs every audit command of the benchmark through /bin/sh.
+    "kubectl": "cgr.dev/chainguard/kubectl-fips:1.33.4-dev",
+    "kube-bench": "cgr.dev/chainguard/kube-bench-fips:0.14.0-dev",
 }
+# Moving tags are refused for every image: a bundle must say which build it carries.
+MOVING_TAGS = ("latest", "latest-dev")
 
 FLUX_NAMESPACE = "flux-system"
 # Where each addon runs. Cilium stays in kube-system, beside CoreDNS, as most tooling expects.
@@ -55,10 +59,14 @@ NAMESPACES = {
     "policy-controller": "cosign-system",
     "kube-bench": "kube-bench",
 }
-# System namespaces no workload policy applies to: Kubernetes' own, and every platform addon's (the same list the
-# Pod Security admission configuration of petra_flatcar exempts, plus kube-public and kube-node-lease).
-EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "flux-system", "cilium", "gatekeeper-system",
-                     "tetragon", "cert-manager", "cosign-system", "kube-bench")
+# Kubernetes' own namespaces, which exist in every cluster.
+KUBERNETES_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+# System namespaces no workload policy applies to: Kubernetes' own, and every namespace the platform itself creates
+# for an addon (the same list the Pod Security admission configuration of petra_flatcar exempts, plus kube-public and
+# kube-node-lease). Never a name the platform does not create: whoever may create namespaces could create it and
+# escape Pod Security, the admission policies and default deny (Cilium runs in kube-system, not in "cilium").
+EXEMPT_NAMESPACES = KUBERNETES_NAMESPACES + ("flux-system", "gatekeeper-system", "tetragon", "cert-manager",
+                                             "cosign-system", "kube-bench")
 
 # k3s on the node: what file-integrity monitoring watches and which binaries may read its secrets.
 K3S_CONFIG_DIR = "/etc/rancher/k3s/"

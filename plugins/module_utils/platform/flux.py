@@ -65,7 +65,8 @@ def namespaces(settings):
 
 
 def trust_objects(settings):
-    """The bundle public key for Flux's verification and, when given, the registry CA for Flux and the k3s Helm jobs."""
+    """The bundle public key for Flux's verification and, when given, the registry CA for Flux, the k3s Helm jobs and
+    policy-controller."""
     documents = [k8s_object("v1", "Secret", BUNDLE_KEY_SECRET, namespace=FLUX, labels=settings.labels,
                             annotations={"petra.dev/key-id": settings.public_key_id},
                             type="Opaque", stringData={"cosign.pub": settings.public_key_pem})]
@@ -73,8 +74,10 @@ def trust_objects(settings):
         ca = settings.registry_ca + "\n"
         documents.append(k8s_object("v1", "Secret", REGISTRY_CA, namespace=FLUX, labels=settings.labels,
                                     type="Opaque", stringData={"ca.crt": ca}))
-        documents.append(k8s_object("v1", "ConfigMap", REGISTRY_CA, namespace="kube-system", labels=settings.labels,
-                                    data={"ca.crt": ca}))
+        # For the k3s Helm jobs, and for policy-controller, which fetches signatures from the registry itself.
+        for namespace in ("kube-system", catalog.NAMESPACES["policy-controller"]):
+            documents.append(k8s_object("v1", "ConfigMap", REGISTRY_CA, namespace=namespace, labels=settings.labels,
+                                        data={"ca.crt": ca}))
     return documents
 
 

@@ -32,6 +32,8 @@ LABELLED_KINDS = [
     {"apiGroups": ["batch"], "kinds": ["CronJob"]},
 ]
 _STRINGS = {"type": "array", "items": {"type": "string"}}
+# How long the API server waits for Gatekeeper before refusing the request (failure policy Fail).
+WEBHOOK_TIMEOUT_SECONDS = 5
 
 
 class Policy:
@@ -134,9 +136,20 @@ def constraints(settings):
 
 def values(settings):
     """Helm values of the gatekeeper chart: the FIPS image from the high-side registry, CRDs from the chart's crds/
-    (no upgrade job, so no second image), no post-install jobs that would need further images."""
+    (no upgrade job, so no second image), no post-install jobs that would need further images.
+
+    The admission webhook fails closed (the chart's default is Ignore: a request Gatekeeper does not answer in time,
+    or at all, would pass unchecked). So that the cluster can still recover while Gatekeeper is down, the webhook is
+    not called at all for the exempt namespaces named exactly (Kubernetes sets ``kubernetes.io/metadata.name`` on
+    every namespace): kube-system, the addons' namespaces, Gatekeeper's own."""
+    exact = [name for name in settings.exempt_namespaces if not name.endswith("*")]
     return {
         "image": {"repository": settings.image_repository("gatekeeper"), "release": settings.image_tag("gatekeeper")},
+        "validatingWebhookFailurePolicy": "Fail",
+        "validatingWebhookTimeoutSeconds": WEBHOOK_TIMEOUT_SECONDS,
+        "validatingWebhookExemptNamespacesLabels": {"kubernetes.io/metadata.name": exact},
+        # The webhook that stops anyone labelling a namespace admission.gatekeeper.sh/ignore fails closed too.
+        "validatingWebhookCheckIgnoreFailurePolicy": "Fail",
         "upgradeCRDs": {"enabled": False},
         "postInstall": {"labelNamespace": {"enabled": False}, "probeWebhook": {"enabled": False}},
         "postUpgrade": {"labelNamespace": {"enabled": False}},

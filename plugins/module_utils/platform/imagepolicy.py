@@ -12,6 +12,7 @@ deny``), a second line behind Gatekeeper's registry allow-list.
 
 from __future__ import annotations
 
+from ansible_collections.petra.core.plugins.module_utils.platform.flux import REGISTRY_CA
 from ansible_collections.petra.core.plugins.module_utils.platform.objects import k8s_object, resources
 
 API = "policy.sigstore.dev/v1beta1"
@@ -36,13 +37,23 @@ def namespaces(settings):
 
 
 def values(settings):
-    return {
-        "webhook": {
-            "image": {"repository": settings.image_repository("policy-controller"),
-                      "version": settings.image_tag("policy-controller")},
-            "configData": {"no-match-policy": "deny"},
-            "resources": resources("100m", "128Mi", "500m", "512Mi"),
-        },
+    """The chart's values. policy-controller fetches signatures from the high-side registry itself: with a private
+    CA it trusts the registry CA (``webhook.registryCaBundle``, the ConfigMap ``petra-registry-ca`` in its own
+    namespace, added to its system roots), and with a pull secret its pods use it (the Secret must exist in its
+    namespace; for signature lookups it also uses the workloads' own pull secrets)."""
+    webhook = {
+        "image": {"repository": settings.image_repository("policy-controller"),
+                  "version": settings.image_tag("policy-controller")},
+        "configData": {"no-match-policy": "deny"},
+        "resources": resources("100m", "128Mi", "500m", "512Mi"),
+    }
+    if settings.registry_ca:
+        webhook["registryCaBundle"] = {"name": REGISTRY_CA, "key": "ca.crt"}
+    result = {
+        "webhook": webhook,
         "leasescleanup": {"image": {"repository": settings.image_repository("kubectl"),
                                     "version": settings.image_tag("kubectl")}},
     }
+    if settings.registry_pull_secret:
+        result["imagePullSecrets"] = [{"name": settings.registry_pull_secret}]
+    return result

@@ -117,10 +117,21 @@ class PlatformSettings:
     @staticmethod
     def _public_key(item):
         try:
-            return signing_keys.load_public_key(item)
+            key = signing_keys.load_public_key(item)
         except PetraError as exc:
             raise PlatformError(exc.message, hint=exc.hint or "Give the bundle signer's public key (PEM or path)",
                                 reason="public-key")
+        # Flux's source-controller verifies cosign signatures with SHA-256 only, while Petra signs with SHA-384 for
+        # a P-384 key: every OCIRepository would fail its verification and nothing would reach the cluster.
+        if signing_keys.hash_name_for(key) != "sha256":
+            raise PlatformError(
+                "the bundle public key is ECDSA P-384 (%s); the platform needs a P-256 key, because Flux verifies "
+                "the countersignatures of its charts and manifest sets with SHA-256 only and Petra signs with "
+                "SHA-384 for P-384 keys (every OCIRepository would be refused)" % key.curve.name,
+                hint="Sign the bundles whose content Flux verifies (the platform bundle) with a P-256 key "
+                     "(openssl ecparam -name prime256v1, or cosign generate-key-pair) and give its public key",
+                reason="public-key")
+        return key
 
     @staticmethod
     def _labels(items):
@@ -162,6 +173,10 @@ class PlatformSettings:
             if not ref.tag or (ref.tag == "latest" and ":latest" not in text):
                 raise PlatformError("images.%s: %r has no tag" % (role, text),
                                     hint="Chart values name images by repository and tag; give repository:tag")
+            if ref.tag in catalog.MOVING_TAGS:
+                raise PlatformError("images.%s: %r has the moving tag %s" % (role, text, ref.tag),
+                                    hint="Give a versioned tag (e.g. 1.33.4, or 1.33.4-dev where a shell is "
+                                         "needed), checked against the source registry", reason="image")
             images[role] = (text, ref)
         unknown = sorted(set(overrides) - set(catalog.IMAGES))
         if unknown:

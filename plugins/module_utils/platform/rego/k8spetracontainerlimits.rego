@@ -26,7 +26,22 @@ violation contains {"msg": msg} if {
 
 has_limit(container, resource) if {
     value := container.resources.limits[resource]
-    not value in {"", "0", 0, null}
+    not zero_quantity(value)
+}
+
+# A quantity that is zero however it is written: 0, "0", "0m", "0Mi", "0.0", "0e3", "+0k"; or nothing at all.
+zero_quantity(value) if value == null
+
+zero_quantity(value) if value == ""
+
+zero_quantity(value) if {
+    is_number(value)
+    value == 0
+}
+
+zero_quantity(value) if {
+    is_string(value)
+    regex.match(`^[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$`, value)
 }
 
 pod_spec := input.review.object.spec if input.review.object.kind == "Pod"
