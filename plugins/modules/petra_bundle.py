@@ -45,10 +45,12 @@ description:
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
   - With O(state=loaded), O(threshold) above 1 requires that many distinct keys among O(public_keys) to have signed
-    the bundle (primary signature and co-signatures), and O(trust_state) refuses rollbacks (see the options). After a
+    the bundle (primary signature and co-signatures), and O(trust_state) refuses rollbacks and replays of another
+    build of the current version (see the options). After a
     successful load with O(trust_state), the acceptance is appended to the trust state and a custody record per image
     (source, source digest, source signature identity, bundle SHA-256 and signers, target) is written to
-    C(custody/<name>-<version>.json) beside it.
+    C(custody/<name>-<version>-<hash>.json) beside it (C(<hash>) being 16 hex digits of the SHA-256 of the name, a NUL byte
+    and the version, so that look-alike names never share a file).
   - "With O(state=signed), adds a co-signature by O(signing_key) to the existing bundle O(src) without rebuilding it
     (the two-person rule). The bundle is verified first, in full, against O(public_keys) (the keys the primary
     signature may be by), in the same read that computes the digest to sign; the signature is over that digest, so
@@ -193,7 +195,10 @@ options:
       - With O(state=present), the source signature policy. Every image must match a rule (the first whose
         O(verify_images[].glob) matches applies); an image that matches none, or lacks a valid signature for its
         rule, stops the build with a message naming the image and why (C(unsigned), C(wrong-image), C(wrong-key),
-        C(wrong-identity), C(bad-signature), ...), before anything is written.
+        C(wrong-identity), C(wrong-predicate), C(bad-signature), ...), before anything is written.
+      - Only a signature counts, never an attestation; a cosign v3 referrer must hold an in-toto statement with
+        predicate type C(https://sigstore.dev/cosign/sign/v1); a provenance, SBOM or vulnerability attestation by the
+        rule's signer is refused as C(wrong-predicate) (it is still carried).
       - Both cosign formats are read, the legacy C(sha256-<digest>.sig) tag and cosign v3 OCI referrers (Sigstore
         bundle v0.3, through the referrers API or the referrers tag schema).
       - The result (rule, method, key id or identity and issuer, format, time) is recorded per image in the bundle
@@ -219,6 +224,8 @@ options:
         description:
           - The cosign public key that must have signed the image, as a path or PEM text on the controller, or
             C(awskms://[ENDPOINT]/KEY) (the public half is read with KMS C(GetPublicKey); the AWS options apply).
+          - A rule with both a key and O(verify_images[].identity) or O(verify_images[].issuer) is refused as
+            contradictory.
         type: str
       identity:
         description:
@@ -279,6 +286,7 @@ options:
       env:
         description:
           - Extra environment variables, for example C(GRYPE_DB_AUTO_UPDATE=false) and C(GRYPE_DB_CACHE_DIR).
+          - Not logged (it may hold scanner or database credentials).
         type: dict
         default: {}
       timeout:
@@ -489,6 +497,13 @@ threshold:
   description: With O(state=loaded), the number of distinct signers required.
   returned: state is loaded
   type: int
+cosignatures_consulted:
+  description:
+    - With O(state=loaded), whether the co-signature file was read. It is read only when O(threshold) is above 1 or
+      O(cosignatures) is given; otherwise a C(.sigs.json) beside the bundle is ignored (a stray or damaged one cannot
+      block the load), and RV(signers) holds the primary signer only.
+  returned: state is loaded
+  type: bool
 trust_state:
   description:
     - With O(state=loaded) and O(trust_state), the trust state after the load (C(path), C(head), C(bundles)), the
@@ -507,7 +522,7 @@ custody_path:
   description: With O(state=loaded) and O(trust_state), where the custody record was written.
   returned: state is loaded and trust_state is given
   type: str
-  sample: /srv/petra/trust/custody/platform-1.4.0.json
+  sample: /srv/petra/trust/custody/platform-1.4.0-aabea6432e0d1b7b.json
 name:
   description: The bundle name.
   returned: always

@@ -19,13 +19,14 @@ description:
     keys among O(public_keys) to have signed the same file: the two-person rule. The result says which keys signed."
   - Refuses a bundle past its C(expires) date.
   - With O(trust_state), proves the hash chain of the trust state and refuses a bundle that a load would refuse as a
-    rollback, without writing anything.
+    rollback or as another build of the version accepted last, without writing anything.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
     bundle SHA-256 and signers.
   - Reads the bundle once as a stream; nothing is extracted or written, and memory use stays flat.
   - Every failure names the first problem in plain words and what to do; C(reason) carries a short code
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
-    C(truncated), C(threshold), C(expired), C(rollback), C(trust-state-tampered)).
+    C(truncated), C(threshold), C(expired), C(rollback), C(same-version), C(trust-state-tampered),
+    C(trust-state-missing)).
   - Never changes anything; C(changed) is always false.
 author:
   - Petra maintainers (@petra-maintainers)
@@ -129,9 +130,16 @@ threshold:
   returned: success
   type: int
 cosignatures:
-  description: The co-signature file read, or null when there is none.
+  description: The co-signature file read, or null when there is none or it was not consulted.
   returned: success
   type: str
+cosignatures_consulted:
+  description:
+    - Whether the co-signature file was read. It is read only when O(threshold) is above 1 or O(cosignatures) is
+      given; otherwise a C(.sigs.json) beside the bundle is ignored (a stray or damaged one cannot block the
+      verification), and RV(signers) holds the primary signer only.
+  returned: success
+  type: bool
 trust_state:
   description: With O(trust_state), the proven trust state and what loading this bundle would do.
   returned: when trust_state is given

@@ -200,6 +200,7 @@ def test_policy_edges(registry, sources, tmp_path, bundle_key):
 
 KEYLESS_IDENTITY = "https://github.com/petra-test/images/.github/workflows/release.yaml@refs/heads/main"
 KEYLESS_ISSUER = "https://token.actions.githubusercontent.com"
+PROVENANCE = "https://slsa.dev/provenance/v1"
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +223,12 @@ def keyless(registry, sources):
     late = instance.sign_dsse(instance.issue(KEYLESS_IDENTITY, KEYLESS_ISSUER,
                                              at=instance.now - datetime.timedelta(hours=1)),
                               statement, integrated=instance.now - datetime.timedelta(minutes=30))
+    # A valid SLSA provenance attestation by the same identity, about the same image: not a signature.
+    provenance = dict(json.loads(statement), predicateType=PROVENANCE)
+    attestation = instance.sign_dsse(instance.issue(KEYLESS_IDENTITY, KEYLESS_ISSUER),
+                                     json.dumps(provenance).encode())
     documents = {"keyless": k.signed.document, "keyless-expired": late.document,
+                 "keyless-provenance": attestation.document,
                  "keyless-proof": fake_sigstore.tamper(k.signed.document, "inclusion-proof"),
                  "keyless-checkpoint": fake_sigstore.tamper(k.signed.document, "checkpoint")}
     for repo, document in documents.items():
@@ -283,6 +289,7 @@ def test_keyless_signature_is_verified_and_recorded(registry, sources, keyless, 
      "wrong-identity", "was signed by %s from issuer %s" % (KEYLESS_IDENTITY, KEYLESS_ISSUER)),
     ("keyless", {"issuer": "https://accounts.google.com"}, "wrong-identity", "from issuer " + KEYLESS_ISSUER),
     ("keyless-wrong-image", {}, "wrong-image", "another image"),
+    ("keyless-provenance", {}, "wrong-predicate", "predicate type %s, not a signature" % PROVENANCE),
     ("keyless", {"trusted_root": "foreign_root"}, "bad-signature", "failed to build timestamp certificate chain"),
     ("keyless-proof", {}, "bad-signature", "invalid log entry: inclusion proof contains invalid root hash"),
     ("keyless-checkpoint", {}, "bad-signature", "invalid log entry: checkpoint: invalid signature"),

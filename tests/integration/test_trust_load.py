@@ -3,6 +3,7 @@ against a real high-side registry (docker-registry with TLS and htpasswd)."""
 
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -16,6 +17,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.verify import lo
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, load_signer
+from ansible_collections.petra.core.plugins.module_utils.trust import custody
 from ansible_collections.petra.core.plugins.module_utils.trust.errors import TrustError
 from ansible_collections.petra.core.tests.conftest import REGISTRY_USER
 from ansible_collections.petra.core.tests.integration.test_load import HIGH_USER, params_for
@@ -24,8 +26,8 @@ from ansible_collections.petra.core.tests.support import images, pki, servers
 
 @pytest.fixture(scope="module")
 def releases(registry, tmp_path_factory):
-    """Bundles "rollback" 1.0.0, 2.0.0 and an expired 2.1.0 (each with an image and a file), signed by key a;
-    key b co-signs 2.0.0 only."""
+    """Bundles "rollback" 1.0.0, 2.0.0, an expired 2.1.0 and another build of 2.0.0 (each with an image and a
+    file), signed by key a; key b co-signs 2.0.0 only."""
     work = tmp_path_factory.mktemp("releases")
     keys = {}
     for name in "ab":
@@ -35,13 +37,16 @@ def releases(registry, tmp_path_factory):
     (work / "payload").write_bytes(os.urandom(20_000))
     pool = ClientPool(Credentials(*REGISTRY_USER), ca_file=registry.registry.tls["ca.pem"])
     built = {}
-    for version, expires in (("1.0.0", "2099-12-31"), ("2.0.0", "2099-12-31"), ("2.1.0", "2020-01-31")):
+    for label, version, expires, epoch in (("1.0.0", "1.0.0", "2099-12-31", "1767225600"),
+                                           ("2.0.0", "2.0.0", "2099-12-31", "1767225600"),
+                                           ("2.1.0", "2.1.0", "2020-01-31", "1767225600"),
+                                           ("2.0.0-rebuilt", "2.0.0", "2099-12-31", "1767229200")):
         spec = BundleSpec({"apiVersion": "petra.dev/v1alpha1", "kind": "Bundle",
                            "metadata": {"name": "rollback", "version": version, "expires": expires},
                            "images": [{"ref": registry.app}], "files": [{"name": "payload", "path": "payload"}]},
                           str(work))
-        built[version] = create_bundle(spec, str(work / ("rollback-%s.tar.zst" % version)), load_signer(keys["a"]["key"]),
-                                       pool, environ={"SOURCE_DATE_EPOCH": "1767225600"})["path"]
+        built[label] = create_bundle(spec, str(work / ("rollback-%s.tar.zst" % label)), load_signer(keys["a"]["key"]),
+                                     pool, environ={"SOURCE_DATE_EPOCH": epoch})["path"]
     cosign_bundle(built["2.0.0"], load_signer(keys["b"]["key"]), load_public_keys([keys["a"]["pub"]]))
     return {"bundles": built, "keys": keys}
 
@@ -71,6 +76,9 @@ def list_tags(high, repository):
 
 def test_rollback_refused_reload_fine_downgrade_recorded(high, releases, tmp_path):
     state_path = tmp_path / "state" / "trust.json"
+    # Check mode only reads the trust state: it need not be writable, nor its directory exist yet.
+    preview = load(high, releases, "2.0.0", state_path, check_mode=True)
+    assert preview["trust_state"]["decision"]["action"] == "new" and not state_path.parent.exists()
     state_path.parent.mkdir()
     first = load(high, releases, "2.0.0", state_path)
     assert first["changed"] is True and first["trust_state"]["decision"]["action"] == "new"
@@ -80,8 +88,8 @@ def test_rollback_refused_reload_fine_downgrade_recorded(high, releases, tmp_pat
     assert first["trust_state"]["head"] == {"entries": 1, "hash": entry["hash"]}
 
     # The custody record beside the trust state: source -> digest -> source identity -> bundle -> target.
-    custody_path = state_path.parent / "custody" / "rollback-2.0.0.json"
-    assert first["custody_path"] == str(custody_path)
+    custody_path = pathlib.Path(custody.custody_path(str(state_path), "rollback", "2.0.0"))
+    assert first["custody_path"] == str(custody_path) and custody_path.name.startswith("rollback-2.0.0-")
     record = json.loads(custody_path.read_text())
     assert record == first["custody"]
     (image,) = record["images"]
@@ -105,15 +113,23 @@ def test_rollback_refused_reload_fine_downgrade_recorded(high, releases, tmp_pat
     assert again["changed"] is False and again["trust_state"]["decision"]["action"] == "reload"
     assert state_path.read_bytes() == before
 
+    # Another build of 2.0.0 (an older signed build replayed, say): refused before anything is pushed.
+    catalog = high.catalog(*HIGH_USER)
+    with pytest.raises(TrustError) as info:
+        load(high, releases, "2.0.0-rebuilt", state_path)
+    assert info.value.reason == "same-version" and first["sha256"] in info.value.message
+    assert state_path.read_bytes() == before and high.catalog(*HIGH_USER) == catalog
+
     # An explicit downgrade: check mode writes nothing, then it is accepted and recorded as a downgrade.
     preview = load(high, releases, "1.0.0", state_path, check_mode=True, allow_downgrade=True)
     assert preview["changed"] is True and preview["trust_state"]["decision"]["action"] == "downgrade"
-    assert state_path.read_bytes() == before and not (state_path.parent / "custody" / "rollback-1.0.0.json").exists()
+    one = pathlib.Path(custody.custody_path(str(state_path), "rollback", "1.0.0"))
+    assert state_path.read_bytes() == before and not one.exists()
     down = load(high, releases, "1.0.0", state_path, allow_downgrade=True)
     assert down["changed"] is True and down["trust_state"]["entry"]["downgrade"] is True
     assert down["trust_state"]["entry"]["replaces"] == "2.0.0"
     assert down["trust_state"]["entry"]["previous"] == entry["hash"]
-    assert json.loads((state_path.parent / "custody" / "rollback-1.0.0.json").read_text())["acceptance"]["downgrade"]
+    assert json.loads(one.read_text())["acceptance"]["downgrade"]
     assert sorted(list_tags(high, "mirror/files/rollback/payload")) == ["1.0.0", "2.0.0"]
 
     # petra_verify reads the same state and says what a load would do, without writing.

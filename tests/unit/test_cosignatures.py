@@ -168,15 +168,22 @@ def test_forged_stale_and_unknown_cosignatures_do_not_count(sources, spool, keys
     assert fresh["removed_stale"] == 2 and fresh["cosignature_keys"] == [keys["c"][2]]
 
 
-def test_malformed_cosignature_file_is_refused(bundle, keys):
-    with open(bundle + ".sigs.json", "w") as handle:
+def test_malformed_cosignature_file_is_refused_where_it_counts(bundle, keys):
+    """A damaged .sigs.json is refused when co-signatures are needed (threshold above 1) or named (cosignatures);
+    beside a bundle verified by its primary signature alone it is not read, so a stray file blocks nothing."""
+    path = bundle + ".sigs.json"
+    with open(path, "w") as handle:
         handle.write('{"apiVersion": "petra.dev/v1alpha1", "kind": "BundleCoSignatures", "formatVersion": 1, '
                      '"signatures": [{"keyId": "sha256:12", "bundleSha256": "x", "signature": "AA=="}]}')
-    error = refused(bundle, pubs(keys, "a"))
+    error = refused(bundle, pubs(keys, "ab"), threshold=2)
     assert error.reason == "cosignature-malformed" and "keyId 'sha256:12'" in error.message
-    with open(bundle + ".sigs.json", "w") as handle:
+    with open(path, "w") as handle:
         handle.write("not json")
-    assert refused(bundle, pubs(keys, "a")).reason == "cosignature-malformed"
+    assert refused(bundle, pubs(keys, "ab"), threshold=2).reason == "cosignature-malformed"
+    assert refused(bundle, pubs(keys, "a"), cosignature_path=path).reason == "cosignature-malformed"
+    result = verify_bundle(bundle, pubs(keys, "a"))
+    assert result["verified"] and result["signers"] == [keys["a"][2]]
+    assert result["cosignatures_consulted"] is False and result["cosignatures"] is None
 
 
 def test_cosigning_refuses_a_bundle_that_does_not_verify(sources, spool, bundle, keys):

@@ -71,6 +71,9 @@ def test_payload_bytes_are_cosigns():
     ({"glob": "*", "identity": IDENTITY}, "needs identity, issuer and trusted_root"),
     ({"glob": "*", "method": "none", "key": "k.pub"}, "method none but also"),
     ({"key": "k.pub"}, "has no glob"),
+    ({"glob": "*", "key": "k.pub", "identity": IDENTITY}, "both a key and a keyless identity/issuer"),
+    ({"glob": "*", "method": "keyless", "key": "k.pub", "identity": IDENTITY, "issuer": ISSUER,
+      "trusted_root": "root.json"}, "both a key and a keyless identity/issuer"),
 ])
 def test_policy_rules_are_checked(rule, words):
     with pytest.raises(CustodyError) as info:
@@ -208,6 +211,42 @@ def test_key_bundle_by_another_key_names_its_hint(tmp_path):
     with pytest.raises(SourceSignatureError) as info:
         verifier.verify(blobs, str(ref), ref, DIGEST, [referrer_with(blobs, json.dumps(document).encode())])
     assert info.value.reason == "wrong-key" and document["verificationMaterial"]["publicKey"]["hint"] in str(info.value)
+
+
+def key_bundle(key, digest, predicate_type):
+    """A key-based Sigstore bundle as cosign v3 writes it, over an in-toto statement with the predicate type given."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": predicate_type,
+                            "subject": [{"name": "x", "digest": {"sha256": digest.split(":")[1]}}],
+                            "predicate": {}}).encode()
+    signature = key.sign(cosign.pae(cosign.IN_TOTO_PAYLOAD, statement), ec.ECDSA(hashes.SHA256()))
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return json.dumps({
+        "mediaType": cosign.SIGSTORE_BUNDLE_TYPES[0],
+        "verificationMaterial": {"publicKey": {"hint": base64.b64encode(hashlib.sha256(spki).digest()).decode()}},
+        "dsseEnvelope": {"payload": base64.b64encode(statement).decode(), "payloadType": cosign.IN_TOTO_PAYLOAD,
+                         "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}]},
+    }).encode()
+
+
+@pytest.mark.parametrize("predicate_type", ["https://slsa.dev/provenance/v1",
+                                            "https://cosign.sigstore.dev/attestation/vuln/v1"])
+def test_key_signed_attestation_is_not_a_signature(tmp_path, predicate_type):
+    """An attestation by the rule's own key, about this very image, does not stand in for its signature; the same
+    statement with cosign's signature predicate does."""
+    blobs = Blobs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    pub = tmp_path / "k.pub"
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    verifier = SourceVerifier([{"glob": "*", "key": str(pub)}])
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    attestation = referrer_with(blobs, key_bundle(key, DIGEST, predicate_type))
+    with pytest.raises(SourceSignatureError) as info:
+        verifier.verify(blobs, str(ref), ref, DIGEST, [attestation])
+    assert info.value.reason == "wrong-predicate" and predicate_type in str(info.value)
+    signature = referrer_with(blobs, key_bundle(key, DIGEST, cosign.COSIGN_SIGN_PREDICATE))
+    record = verifier.verify(blobs, str(ref), ref, DIGEST, [attestation, signature])
+    assert record["format"] == "referrer" and record["method"] == "key"
 
 
 def test_documented_cluster_image_policy_fits_the_crd():

@@ -1,5 +1,6 @@
 """The trust state: version order, rollback decisions, the hash chain and every way of editing it, custody records."""
 
+import hashlib
 import json
 import os
 
@@ -74,7 +75,6 @@ def test_decisions(three):
     assert state.decide("platform", "2.1.0", SHA["d"]).action == "upgrade"
     reload = state.decide("platform", "2.0.0", SHA["c"])
     assert reload.action == "reload" and reload.record is False
-    assert state.decide("platform", "2.0.0", SHA["d"]).action == "same-version"
     with pytest.raises(TrustError) as info:
         state.decide("platform", "1.5.0", SHA["d"])
     assert info.value.reason == "rollback" and "older than 2.0.0" in info.value.message
@@ -83,18 +83,42 @@ def test_decisions(three):
     assert state.decide("platform", "2.0.1", SHA["e"]).action == "upgrade"
 
 
-def test_an_explicit_downgrade_is_recorded_and_becomes_the_floor(three):
-    state = TrustState.load(three)
-    decision = state.decide("platform", "1.0.0", SHA["a"], allow_downgrade=True)
-    assert decision.action == "downgrade" and decision.record
-    entry = state.append("platform", "1.0.0", SHA["a"], SIGNERS, decision=decision)
+def overridden(path, version, sha256_hex, action):
+    """Accept platform ``version`` with allow_downgrade: it is recorded as a downgrade replacing 2.0.0; the state
+    read again afterwards."""
+    state = TrustState.load(path)
+    decision = state.decide("platform", version, sha256_hex, allow_downgrade=True)
+    assert decision.action == action and decision.record
+    entry = state.append("platform", version, sha256_hex, SIGNERS, decision=decision)
     assert entry["downgrade"] is True and entry["replaces"] == "2.0.0"
     state.save()
-    again = TrustState.load(three)
+    again = TrustState.load(path)
     assert again.entries[-1] == entry and len(again.entries) == 4
+    return again
+
+
+def test_an_explicit_downgrade_is_recorded_and_becomes_the_floor(three):
+    again = overridden(three, "1.0.0", SHA["a"], "downgrade")
     # Re-runs of the version gone back to are fine; the later versions can be loaded again.
     assert again.decide("platform", "1.0.0", SHA["a"]).action == "reload"
     assert again.decide("platform", "2.0.0", SHA["c"]).action == "upgrade"
+
+
+def test_another_build_of_the_current_version_needs_an_override(three):
+    """A different file under the accepted name and version could be an older signed build replayed: refused unless
+    asked for, and then recorded as a downgrade that replaces the same version."""
+    state = TrustState.load(three)
+    with pytest.raises(TrustError) as info:
+        state.decide("platform", "2.0.0", SHA["d"])
+    assert info.value.reason == "same-version"
+    assert SHA["c"] in info.value.message and SHA["d"] in info.value.message
+    assert "allow_downgrade: true" in info.value.hint
+    again = overridden(three, "2.0.0", SHA["d"], "same-version")
+    # The replacement is now the accepted build: it re-runs without a change, the one it replaced is refused.
+    assert again.decide("platform", "2.0.0", SHA["d"]).action == "reload"
+    with pytest.raises(TrustError) as info:
+        again.decide("platform", "2.0.0", SHA["c"])
+    assert info.value.reason == "same-version"
 
 
 def test_a_changed_entry_is_detected(three):
@@ -157,9 +181,53 @@ def test_gate_options(tmp_path):
     assert gate_from_params(base) is None
     with pytest.raises(TrustError, match="allow_downgrade needs trust_state"):
         gate_from_params(dict(base, allow_downgrade=True))
+    with pytest.raises(TrustError, match="trust_state_required needs trust_state"):
+        gate_from_params(dict(base, trust_state_required=True))
     gate = gate_from_params(dict(base, trust_state=str(tmp_path / "missing-dir" / "trust.json")))
     with pytest.raises(TrustError, match="does not exist"):
         gate.require_writable()
+    # Check mode records nothing: no lock, no writable (nor existing) directory needed.
+    result, record, path, changed = gate.record(VERIFICATION, METADATA, {}, "registry.high.example/petra",
+                                                check_mode=True)
+    assert changed and result["decision"]["action"] == "new" and result["entry"]["version"] == "2.0.0"
+    assert record["acceptance"]["trustEntry"]["number"] == 1 and not os.path.exists(tmp_path / "missing-dir")
+
+
+def documented_empty_log():
+    """The empty log docs/bundle-spec.md tells operators to create before the first load."""
+    import re
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "bundle-spec.md")
+    with open(docs) as handle:
+        text = handle.read()
+    section = text[text.index("**Initialising the trust state.**"):]
+    return json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+
+
+def test_a_required_trust_state_must_exist(tmp_path):
+    """trust_state_required: a deleted trust state is refused, not read as an empty log that admits any version."""
+    path = str(tmp_path / "trust.json")
+    assert TrustState.load(path).entries == []
+    with pytest.raises(TrustError) as info:
+        TrustState.load(path, required=True)
+    assert info.value.reason == "trust-state-missing" and "trust_state_required" in info.value.message
+    assert "Initialising the trust state" in info.value.hint
+    base = {"trust_state": path, "trust_state_anchor": None, "allow_downgrade": False, "trust_state_required": True}
+    with pytest.raises(TrustError) as info:
+        gate_from_params(base)
+    assert info.value.reason == "trust-state-missing"
+    # Initialised as documented, it is a valid empty log; the first load then appends entry 1.
+    with open(path, "w") as handle:
+        json.dump(documented_empty_log(), handle)
+    gate = gate_from_params(base)
+    assert gate.state.exists and gate.state.entries == [] and gate.state.head == {"entries": 0, "hash": GENESIS}
+    result, _record, _path, changed = gate.record(VERIFICATION, METADATA, {}, "registry.high.example/petra")
+    assert changed and result["head"]["entries"] == 1
+    assert TrustState.load(path, result["entry"]["hash"], required=True).entries[0]["name"] == "platform"
+    # Deleted afterwards: refused again, also when the load itself is about to record.
+    os.unlink(path)
+    with pytest.raises(TrustError) as info:
+        gate.record(VERIFICATION, METADATA, {}, "registry.high.example/petra")
+    assert info.value.reason == "trust-state-missing"
 
 
 METADATA = {
@@ -192,8 +260,19 @@ def test_custody_record_chain_per_image(tmp_path):
     assert record["bundle"]["threshold"] == 2 and record["acceptance"] == {"decision": "new"}
 
     path = custody.custody_path(str(tmp_path / "trust.json"), "platform", "2.0.0+build/..")
-    assert path == str(tmp_path / "custody" / "platform-2.0.0+build_...json")
+    suffix = hashlib.sha256(b"platform\x002.0.0+build/..").hexdigest()[:16]
+    assert path == str(tmp_path / "custody" / ("platform-2.0.0+build_..-%s.json" % suffix))
     assert custody.write_custody(path, record, check_mode=True) is True and not os.path.exists(path)
     assert custody.write_custody(path, record) is True
     assert json.loads(open(path).read()) == record
     assert custody.write_custody(path, record) is False
+
+
+def test_custody_file_names_never_collide(tmp_path):
+    """Readable parts that look alike (a separator inside the name, a character replaced) get different files."""
+    trust = str(tmp_path / "trust.json")
+    pairs = [("a-b", "1"), ("a", "b-1"), ("a/b", "1"), ("a_b", "1"), ("a", "1.0"), ("a", "1_0")]
+    paths = [custody.custody_path(trust, name, version) for name, version in pairs]
+    assert len(set(paths)) == len(pairs)
+    assert all(os.path.dirname(path) == str(tmp_path / "custody") for path in paths)
+    assert os.path.basename(paths[0]).startswith("a-b-1-") and os.path.basename(paths[2]).startswith("a_b-1-")

@@ -20,7 +20,8 @@ from ansible_collections.petra.core.plugins.module_utils.trust.custody import cu
 from ansible_collections.petra.core.plugins.module_utils.trust.options import gate_from_params, verify_options_from_params
 
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
-SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold")
+SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold",
+                         "cosignatures_consulted")
 
 
 def parse_mode(value):
@@ -60,9 +61,10 @@ def run_load(params, check_mode):
         raise BundleError("parallel must be at least 1")
     target = TargetRegistry(params["registry"])
     keys = load_public_keys(params["public_keys"])
-    # The trust state is proven before the bundle is read, and must be writable before anything is pushed.
+    # The trust state is proven before the bundle is read, and must be writable before anything is pushed (check
+    # mode writes nothing: there it only has to be readable and proven).
     gate = gate_from_params(params)
-    if gate is not None:
+    if gate is not None and not check_mode:
         gate.require_writable()
     pool = client_pool_from_params(params)
     loader = BundleLoader(params["src"], keys, target, lambda: pool.new_client(target.host),

@@ -97,18 +97,21 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
 
     ``threshold`` distinct keys among ``public_keys`` must have signed the file, counting the primary signature
     and the co-signatures in ``cosignature_path`` (default: the bundle path plus ``.sigs.json``); the primary
-    signature must be by one of them. ``extra_hashes`` are further digests of the file to compute on the way
-    (a co-signer's hash).
+    signature must be by one of them. Co-signatures are read only when they can matter, i.e. with a threshold
+    above 1 or a ``cosignature_path`` given: otherwise a stray or damaged ``.sigs.json`` beside the bundle (which
+    anyone able to drop a file there could place) cannot block a verification that the primary signature decides.
+    ``extra_hashes`` are further digests of the file to compute on the way (a co-signer's hash).
     """
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
+    consulted = threshold > 1 or cosignature_path is not None
     cosignature_path = cosignature_path or cosignatures.default_path(path)
     keys = check_threshold(public_keys, threshold)
     if not os.path.isfile(path):
         raise VerificationError("the bundle %s does not exist or is not a file" % path,
                                 hint="Check 'path'; it is read on the Ansible controller", reason="missing")
     der = read_signature(signature_path)
-    entries = read_cosignatures(cosignature_path)
+    entries = read_cosignatures(cosignature_path) if consulted else []
     hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"} | set(extra_hashes))
     result = BundleWalker(path, hash_names).walk(on_entry=on_entry)
     given_ids = list(keys)
@@ -157,7 +160,8 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
         "threshold": threshold,
         "path": path,
         "signature": signature_path,
-        "cosignatures": cosignature_path if os.path.isfile(cosignature_path) else None,
+        "cosignatures": cosignature_path if consulted and os.path.isfile(cosignature_path) else None,
+        "cosignatures_consulted": consulted,
         "sha256": result.digests["sha256"].hex(),
         "size": result.compressed_size,
         "entries_checked": result.entries_checked,

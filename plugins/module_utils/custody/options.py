@@ -23,7 +23,7 @@ SCAN_SPEC = dict(
     ignore_file=dict(type="path"),
     executable=dict(type="str"),
     args=dict(type="list", elements="str", default=[]),
-    env=dict(type="dict", default={}),
+    env=dict(type="dict", default={}, no_log=True),
     timeout=dict(type="int", default=1800),
 )
 CUSTODY_ARGUMENT_SPEC = dict(

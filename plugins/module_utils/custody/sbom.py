@@ -23,7 +23,6 @@ ENTRY_NAME = "sbom.cdx.json"
 MEDIA_TYPE = "application/vnd.cyclonedx+json"
 SPEC_VERSION = "1.6"
 _SBOM_ARTIFACT_HINTS = ("cyclonedx", "spdx", "sbom")
-_NAMESPACE = uuid.UUID("7b0a2f5e-5e2d-4f1c-9a51-7065747261b0")
 
 
 def _library():
@@ -112,13 +111,20 @@ def _content_fingerprint(images, charts, manifests, files):
     return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
+def serial_number(name, version, fingerprint):
+    """A UUID derived from what the SBOM describes: the first 16 bytes of a SHA-256 (not uuid5, which is SHA-1),
+    with the version 4 and variant bits set as RFC 9562 requires, so the same content always gets the same one."""
+    digest = hashlib.sha256(("%s@%s#%s" % (name, version, fingerprint)).encode("utf-8")).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
+
+
 def bundle_sbom(name, version, created, images, charts, manifests, files):
     """The SBOM document bytes (CycloneDX 1.6 JSON, canonical key order)."""
     lib = _library()
     build = _Builder(lib)
     moment = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
     fingerprint = _content_fingerprint(images, charts, manifests, files)
-    bom = lib["Bom"](serial_number=uuid.uuid5(_NAMESPACE, "%s@%s#%s" % (name, version, fingerprint)))
+    bom = lib["Bom"](serial_number=serial_number(name, version, fingerprint))
     bom.metadata.timestamp = moment
     root = lib["Component"](type=lib["ComponentType"].APPLICATION, name=name, version=version,
                             bom_ref="bundle:%s@%s" % (name, version),

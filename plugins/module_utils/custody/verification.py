@@ -32,7 +32,8 @@ from ansible_collections.petra.core.plugins.module_utils.signing import keys as 
 
 METHODS = ("key", "keyless", "none")
 # When several signatures fail, the verdict names the most telling problem first.
-_PRECEDENCE = ("wrong-image", "wrong-identity", "bad-signature", "wrong-key", "keyless-legacy", "malformed-signature")
+_PRECEDENCE = ("wrong-image", "wrong-predicate", "wrong-identity", "bad-signature", "wrong-key", "keyless-legacy",
+               "malformed-signature")
 
 
 def utc_now_text():
@@ -53,6 +54,12 @@ class Rule:
         where = "verify_images[%d]" % index
         if not self.glob:
             raise CustodyError("%s has no glob" % where, hint="Give the image names it covers, e.g. cgr.dev/chainguard/*",
+                               reason="policy")
+        if self.key and (self.identity or self.issuer):
+            raise CustodyError("%s (%s) gives both a key and a keyless identity/issuer: a rule is either key-based "
+                               "or keyless, never both" % (where, self.glob),
+                               hint="Keep key for images signed with a cosign key, or identity, issuer and "
+                                    "trusted_root for keyless signatures; write two rules for two signers",
                                reason="policy")
         if method not in METHODS:
             raise CustodyError("%s (%s) names no method: give key, identity with issuer and trusted_root, or "
@@ -227,7 +234,7 @@ class SourceVerifier:
         try:
             raw = self._blob(client, ref, layers[0])
             bundle = cosign.SigstoreBundle(raw)
-            subjects, _predicate = bundle.subject_digests()
+            subjects, predicate = bundle.subject_digests()
         except (OCIError, ValueError) as exc:
             findings.add("malformed-signature", "%s: %s" % (where, getattr(exc, "message", exc)))
             return None
@@ -248,6 +255,8 @@ class SourceVerifier:
             return None
         message = cosign.pae(bundle.payload_type, bundle.payload)
         if any(verify_blob_signature(key, message, der) for der in bundle.signatures):
+            if not _is_signature(predicate, where, findings):
+                return None
             return {"keyId": signing_keys.key_id(key)}
         findings.add("bad-signature" if bundle.key_hint == hint else "wrong-key",
                      "%s does not verify with key %s" % (where, signing_keys.key_id(key)))
@@ -283,11 +292,23 @@ class SourceVerifier:
             findings.add("bad-signature", "%s does not verify against the trusted root %s: %s" % (
                 where, rule.trusted_root, exc))
             return None
-        subjects, _predicate = cosign.statement_digests(payload)
+        subjects, predicate = cosign.statement_digests(payload)
         if payload_type != cosign.IN_TOTO_PAYLOAD or digest not in subjects:
             findings.add("wrong-image", "%s verified, but its statement is about %s" % (where, ", ".join(subjects)))
             return None
+        if not _is_signature(predicate, where, findings):
+            return None
         return {"identity": rule.identity, "issuer": issuer}
+
+
+def _is_signature(predicate, where, findings):
+    """Only a statement with cosign's signature predicate signs the image: an attestation (provenance, SBOM,
+    vulnerability scan) by the same signer says something about the image, not that the signer vouches for it."""
+    if predicate == cosign.COSIGN_SIGN_PREDICATE:
+        return True
+    findings.add("wrong-predicate", "%s is a verified statement with predicate type %s, not a signature (%s): an "
+                 "attestation is not the image's source signature" % (where, predicate, cosign.COSIGN_SIGN_PREDICATE))
+    return False
 
 
 _FULCIO_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"

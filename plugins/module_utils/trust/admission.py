@@ -12,6 +12,7 @@ Check mode and petra_verify read and decide, and never write.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import directory_lock
@@ -23,11 +24,12 @@ from ansible_collections.petra.core.plugins.module_utils.trust.state import Trus
 class TrustGate:
     """The trust state around one verification or load."""
 
-    def __init__(self, path, anchor=None, allow_downgrade=False):
+    def __init__(self, path, anchor=None, allow_downgrade=False, required=False):
         self.path = path
         self.anchor = anchor or None
         self.allow_downgrade = bool(allow_downgrade)
-        self.state = TrustState.load(path, self.anchor)
+        self.required = bool(required)
+        self.state = TrustState.load(path, self.anchor, self.required)
         self.decision = None
 
     def require_writable(self):
@@ -57,8 +59,9 @@ class TrustGate:
 
         Returns (trust state result, custody record, custody path, changed).
         """
-        with directory_lock(self.path):
-            state = TrustState.load(self.path, self.anchor)
+        # Check mode writes nothing, so it needs no lock (nor a directory it could lock).
+        with contextlib.nullcontext() if check_mode else directory_lock(self.path):
+            state = TrustState.load(self.path, self.anchor, self.required)
             decision = state.decide(metadata["name"], metadata["version"], verification["sha256"],
                                     self.allow_downgrade)
             if decision.record:

@@ -11,6 +11,7 @@ from the signed metadata when the bundle records them, and are null for bundles 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -62,9 +63,14 @@ def custody_record(metadata, verification, targets=None, acceptance=None):
 
 
 def custody_path(trust_state_path, name, version):
-    """``custody/<name>-<version>.json`` beside the trust state."""
+    """``custody/<name>-<version>-<16 hex digits>.json`` beside the trust state.
+
+    The readable part has unsafe characters replaced and cannot tell ``a-b``/``1`` from ``a``/``b-1`` or ``a/b``
+    from ``a_b``; the suffix (the start of the SHA-256 of the exact ``name``, a NUL byte and ``version``) makes every
+    name and version pair its own file."""
     directory = os.path.join(os.path.dirname(os.path.abspath(trust_state_path)), CUSTODY_DIRECTORY)
-    return os.path.join(directory, "%s-%s.json" % (_UNSAFE.sub("_", name), _UNSAFE.sub("_", version)))
+    suffix = hashlib.sha256(("%s\0%s" % (name, version)).encode("utf-8")).hexdigest()[:16]
+    return os.path.join(directory, "%s-%s-%s.json" % (_UNSAFE.sub("_", name), _UNSAFE.sub("_", version), suffix))
 
 
 def encode(record):

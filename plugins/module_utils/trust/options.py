@@ -15,6 +15,7 @@ TRUST_ARGUMENT_SPEC = dict(
     cosignatures=dict(type="path"),
     trust_state=dict(type="path"),
     trust_state_anchor=dict(type="str"),
+    trust_state_required=dict(type="bool", default=False),
     allow_downgrade=dict(type="bool", default=False),
 )
 
@@ -28,9 +29,10 @@ def verify_options_from_params(params):
 def gate_from_params(params):
     """A TrustGate when a trust state is given (proving it now, before the bundle is read), else None."""
     if not params.get("trust_state"):
-        for name in ("trust_state_anchor", "allow_downgrade"):
+        for name in ("trust_state_anchor", "allow_downgrade", "trust_state_required"):
             if params.get(name):
                 raise TrustError("%s needs trust_state" % name,
                                  hint="Give trust_state, the file that records the accepted bundles")
         return None
-    return TrustGate(params["trust_state"], params.get("trust_state_anchor"), params.get("allow_downgrade"))
+    return TrustGate(params["trust_state"], params.get("trust_state_anchor"), params.get("allow_downgrade"),
+                     params.get("trust_state_required"))

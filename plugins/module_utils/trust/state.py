@@ -33,6 +33,8 @@ FORMAT_VERSION = 1
 GENESIS = "sha256:" + "0" * 64
 MAX_STATE_SIZE = 64 << 20
 KEEP_HISTORY = ("Restore the trust state from a backup you trust, or find out who changed it; never edit it by hand")
+INITIALISE = ("Restore it from a backup you trust, or find out who removed it; before the very first load, create it as "
+              "an empty log (see 'Initialising the trust state' in docs/bundle-spec.md)")
 
 _HASH = {"type": "string", "pattern": "^sha256:[a-f0-9]{64}$"}
 SCHEMA = {
@@ -123,7 +125,7 @@ class Decision:
 
 
 class TrustState:
-    """The log as read (and proven) from its file; an absent file is an empty log."""
+    """The log as read (and proven) from its file; an absent file is an empty log, unless it is required."""
 
     def __init__(self, path, entries=None, exists=False):
         self.path = path
@@ -131,12 +133,17 @@ class TrustState:
         self.exists = exists
 
     @classmethod
-    def load(cls, path, anchor=None):
-        """Read and prove the log; ``anchor`` is an entry hash recorded earlier, which the log must still hold."""
+    def load(cls, path, anchor=None, required=False):
+        """Read and prove the log; ``anchor`` is an entry hash recorded earlier, which the log must still hold;
+        ``required`` refuses a missing file instead of reading it as an empty log."""
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_STATE_SIZE + 1)
         except FileNotFoundError:
+            if required:
+                raise TrustError("the trust state %s does not exist, and trust_state_required is set: a deleted trust "
+                                 "state would otherwise read as an empty log and admit any version" % path,
+                                 hint=INITIALISE, reason="trust-state-missing")
             state = cls(path)
         except OSError as exc:
             raise TrustError("cannot read the trust state %s: %s" % (path, exc.strerror),
@@ -188,7 +195,8 @@ class TrustState:
         return None
 
     def decide(self, name, version, sha256_hex, allow_downgrade=False):
-        """The Decision for a verified bundle; raises TrustError (reason ``rollback``) for an unasked downgrade."""
+        """The Decision for a verified bundle; raises TrustError (reason ``rollback``) for an unasked downgrade, and
+        (reason ``same-version``) for another file under the current version (a replay of another build of it)."""
         current = self.current(name)
         if current is None:
             return Decision("new", None, True)
@@ -198,6 +206,16 @@ class TrustState:
         if order == 0:
             if current["sha256"] == sha256_hex:
                 return Decision("reload", current, False)
+            if not allow_downgrade:
+                raise TrustError(
+                    "bundle %s %s (sha256 %s) is not the file accepted as %s %s on %s (sha256 %s) according to the "
+                    "trust state %s: refusing another build of an accepted version, which could be an older signed "
+                    "build replayed" % (name, version, sha256_hex, name, current["version"], current["acceptedAt"],
+                                        current["sha256"], self.path),
+                    hint="Load the accepted file again, or a bundle with a higher version; if replacing the accepted "
+                         "build is intended, run again with allow_downgrade: true (the replacement is recorded as a "
+                         "downgrade)", reason="same-version", current_version=current["version"],
+                    current_sha256=current["sha256"])
             return Decision("same-version", current, True)
         if not allow_downgrade:
             raise TrustError(
@@ -211,7 +229,7 @@ class TrustState:
 
     def append(self, name, version, sha256_hex, signers, registry=None, decision=None, accepted_at=None):
         """Add an acceptance to the log (in memory; ``save`` writes it) and return the new entry."""
-        downgrade = decision is not None and decision.action == "downgrade"
+        downgrade = decision is not None and decision.action in ("downgrade", "same-version")
         entry = {"name": name, "version": version, "sha256": sha256_hex, "signers": sorted(signers),
                  "acceptedAt": accepted_at or utc_now(), "registry": registry, "downgrade": downgrade,
                  "replaces": decision.current["version"] if decision is not None and decision.current else None,
