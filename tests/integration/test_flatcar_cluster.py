@@ -242,6 +242,8 @@ def test_refusals_say_what_to_do(env):
         run_flatcar(env.params(servers=1, agents=1), check_mode=False)
     assert caught.value.details["reason"] == "kubeconfig-needed"
     env.ssm.put_parameter(Name=env.parameter, Value=env.images[1], Type="String", Overwrite=True)
+    plan = run_flatcar(env.params(servers=1, agents=2), check_mode=True)
+    assert sorted(a["role"] for a in plan["actions"] if a["action"] == "replace") == ["agent", "agent", "server"]
     with pytest.raises(PetraError, match="older AMI or config") as caught:
         run_flatcar(env.params(servers=1, agents=2), check_mode=False)
     assert len(caught.value.details["outdated"]) == 3

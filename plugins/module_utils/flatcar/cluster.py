@@ -538,7 +538,8 @@ class StandaloneCluster:
                 templates[role] = self.ensure_template(role, data) if data else None
         instances = self.instances()
         outdated = [item for item in instances if not self.is_current(item)]
-        if outdated and self.update_strategy == "rolling" and self.nodes is None:
+        # Check mode shows the plan even without a kubeconfig; a real roll cannot drain without one.
+        if outdated and self.update_strategy == "rolling" and self.nodes is None and not self.check_mode:
             raise ClusterError("%d node(s) run an older AMI or config (%s) and replacing them needs the cluster's "
                                "kubeconfig to drain them" % (len(outdated), ", ".join(i.id for i in outdated)),
                                hint="Give kubeconfig, or update_strategy=none to only report them", reason="kubeconfig-needed",
