@@ -124,6 +124,14 @@ class Kubelets(threading.Thread):
                 "status": {"phase": "Running"}})
         self.registered[item["InstanceId"]] = name
 
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(5)
+
     def wait_for(self, count, timeout=20):
         deadline = time.monotonic() + timeout
         while len(self.registered) < count:
@@ -253,9 +261,7 @@ def test_refusals_say_what_to_do(env):
 
 def test_rolling_replacement_servers_first_with_drains(env, kube):
     run_flatcar(env.params(), check_mode=False)
-    kubelets = Kubelets(env, kube.kubeconfig)
-    kubelets.start()
-    try:
+    with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(5)
         old = {item["InstanceId"]: kubelets.registered[item["InstanceId"]] for item in env.instances()}
         env.ssm.put_parameter(Name=env.parameter, Value=env.images[1], Type="String", Overwrite=True)
@@ -266,9 +272,6 @@ def test_rolling_replacement_servers_first_with_drains(env, kube):
         assert len(env.instances()) == 5
 
         result = run_flatcar(env.params(**roll), check_mode=False)
-    finally:
-        kubelets.stop.set()
-        kubelets.join(5)
     assert kubelets.error is None
     steps = [(a["action"], a.get("role")) for a in result["actions"] if a["action"] in ("launch", "drain", "terminate")]
     # Servers surge (the new one Ready before the old one leaves), agents drain first; servers before agents.
@@ -291,9 +294,7 @@ def test_rolling_replacement_servers_first_with_drains(env, kube):
 
 def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
     run_flatcar(env.params(servers=1, agents=2), check_mode=False)
-    kubelets = Kubelets(env, kube.kubeconfig)
-    kubelets.start()
-    try:
+    with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(3)
         agents = sorted((item for item in env.instances() if tags(item)["petra:role"] == "agent"),
                         key=lambda item: (item["LaunchTime"], item["InstanceId"]))
@@ -317,9 +318,6 @@ def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
 
         kube.blocked.clear()
         resumed = run_flatcar(env.params(servers=1, agents=2, **roll), check_mode=False)
-    finally:
-        kubelets.stop.set()
-        kubelets.join(5)
     replaced = [a["instance_id"] for a in resumed["actions"] if a["action"] == "terminate"]
     assert replaced == [agent["InstanceId"] for agent in agents]
     assert resumed["outdated"] == []
@@ -327,9 +325,7 @@ def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
 
 def test_quorum_guard_refuses_to_remove_a_server(env, kube):
     run_flatcar(env.params(servers=3, agents=0), check_mode=False)
-    kubelets = Kubelets(env, kube.kubeconfig)
-    kubelets.start()
-    try:
+    with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(3)
         # The first server the roll replaces is the oldest; the other two are NotReady.
         servers = sorted(env.instances(), key=lambda item: (item["LaunchTime"], item["InstanceId"]))
@@ -339,9 +335,6 @@ def test_quorum_guard_refuses_to_remove_a_server(env, kube):
         with pytest.raises(PetraError, match="quorum") as caught:
             run_flatcar(env.params(servers=3, agents=0, kubeconfig=kube.kubeconfig, poll_interval=0.05,
                                    node_ready_timeout=20), check_mode=False)
-    finally:
-        kubelets.stop.set()
-        kubelets.join(5)
     assert caught.value.details["reason"] == "quorum"
     assert caught.value.details["stopped_at"]["step"] == "quorum-check"
 
@@ -366,18 +359,13 @@ def test_absent_removes_everything_it_created(env):
 
 def test_scale_down_drains_the_newest_and_keeps_quorum(env, kube):
     run_flatcar(env.params(servers=3, agents=2), check_mode=False)
-    kubelets = Kubelets(env, kube.kubeconfig)
-    kubelets.start()
-    try:
+    with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(5)
         before = {tags(item)["petra:role"]: [] for item in env.instances()}
         for item in sorted(env.instances(), key=lambda item: (item["LaunchTime"], item["InstanceId"])):
             before[tags(item)["petra:role"]].append(item["InstanceId"])
         result = run_flatcar(env.params(servers=1, agents=1, kubeconfig=kube.kubeconfig, poll_interval=0.05),
                              check_mode=False)
-    finally:
-        kubelets.stop.set()
-        kubelets.join(5)
     terminated = [(a["role"], a["instance_id"]) for a in result["actions"] if a["action"] == "terminate"]
     assert sorted(terminated) == sorted([("server", i) for i in before["server"][1:]] + [("agent", before["agent"][1])])
     assert {item["InstanceId"] for item in env.instances()} == {before["server"][0], before["agent"][0]}

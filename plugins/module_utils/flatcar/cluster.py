@@ -47,6 +47,7 @@ SERVER_PORTS = (
 API_PORT = 6443
 READ_POLICY = "petra-node-read"
 S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s\"\\?#]+")
+NO_ENTITY = ("NoSuchEntity",)
 TEMPLATE_NOT_FOUND = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound")
 
 
@@ -179,12 +180,24 @@ class StandaloneCluster:
         self.partition = None
 
     # ---- AWS calls ---------------------------------------------------------------------------------
-    def _aws(self, action, call, **kwargs):
+    def _aws(self, action, call, missing=(), **kwargs):
+        """``call(**kwargs)``; None when AWS answers with one of the ``missing`` error codes, else a ClusterError."""
         try:
             return call(**kwargs)
         except Exception as exc:  # botocore raises many types; all are reported with their code
+            if error_code(exc) in missing:
+                return None
             wrapped = wrap_client_error(exc, action)
             raise ClusterError(wrapped.message, hint=wrapped.hint, reason="aws", code=error_code(exc))
+
+    def _wait(self, state, instance_ids, hint=None):
+        """Until every instance is ``running`` or ``terminated``, bounded by wait_timeout."""
+        waiter = self.ec2.get_waiter("instance_%s" % state)
+        try:
+            waiter.wait(InstanceIds=instance_ids, WaiterConfig={"Delay": 5, "MaxAttempts": max(1, self.wait_timeout // 5)})
+        except Exception as exc:  # botocore's WaiterError and ClientError
+            raise ClusterError("instances %s did not reach %s within %ds: %s" % (
+                ", ".join(instance_ids), state, self.wait_timeout, exc), reason="instance-timeout", hint=hint)
 
     def _record(self, action, **facts):
         entry = {"action": action}
@@ -294,13 +307,7 @@ class StandaloneCluster:
             return self.spec.instance_profile
         iam = self._connection.client("iam")
         name = "%s-node" % self.spec.prefix()
-        try:
-            iam.get_role(RoleName=name)
-            role_exists = True
-        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
-            if error_code(exc) != "NoSuchEntity":
-                raise ClusterError(wrap_client_error(exc, "IAM GetRole %s" % name).message, reason="aws")
-            role_exists = False
+        role_exists = self._aws("IAM GetRole %s" % name, iam.get_role, missing=NO_ENTITY, RoleName=name) is not None
         partition = self.aws_partition()
         policy_arn = "arn:%s:iam::aws:policy/%s" % (partition, SSM_CORE_POLICY)
         if not role_exists:
@@ -312,19 +319,16 @@ class StandaloneCluster:
                 "Principal": {"Service": EC2_PRINCIPALS.get(partition, "ec2.amazonaws.com")}}]}
             tags = tag_list(self.spec.base_tags())
             self._aws("IAM CreateRole %s" % name, iam.create_role, RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                      Description="Flatcar k3s nodes of %s: SSM core access only" % self.spec.name, Tags=tags)
+                      Description="Flatcar k3s nodes of %s: SSM core access and the S3 objects their configs fetch" % self.spec.name, Tags=tags)
         attached = self._aws("IAM ListAttachedRolePolicies %s" % name, iam.list_attached_role_policies, RoleName=name)
         if policy_arn not in [item["PolicyArn"] for item in attached.get("AttachedPolicies") or []]:
             if role_exists:
                 self._record("attach-role-policy", name=name, policy=policy_arn)
             if not self.check_mode:
                 self._aws("IAM AttachRolePolicy %s" % name, iam.attach_role_policy, RoleName=name, PolicyArn=policy_arn)
-        try:
-            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
-            if error_code(exc) != "NoSuchEntity":
-                raise ClusterError(wrap_client_error(exc, "IAM GetInstanceProfile %s" % name).message, reason="aws")
-            profile = None
+        profile = (self._aws("IAM GetInstanceProfile %s" % name, iam.get_instance_profile, missing=NO_ENTITY,
+                             InstanceProfileName=name) or {}).get("InstanceProfile")
+        if profile is None:
             if role_exists:
                 self._record("create-instance-profile", name=name)
             if not self.check_mode:
@@ -359,12 +363,8 @@ class StandaloneCluster:
 
     def _converge_read_policy(self, iam, role, partition):
         wanted = self.read_policy(partition)
-        try:
-            current = iam.get_role_policy(RoleName=role, PolicyName=READ_POLICY)["PolicyDocument"]
-        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
-            if error_code(exc) != "NoSuchEntity":
-                raise ClusterError(wrap_client_error(exc, "IAM GetRolePolicy %s" % role).message, reason="aws")
-            current = None
+        current = (self._aws("IAM GetRolePolicy %s" % role, iam.get_role_policy, missing=NO_ENTITY, RoleName=role,
+                             PolicyName=READ_POLICY) or {}).get("PolicyDocument")
         if isinstance(current, str):
             current = json.loads(current)
         if current == wanted:
@@ -416,12 +416,7 @@ class StandaloneCluster:
         """The launch template of a role at a version holding ``data``: (template id, version)."""
         name = "%s-%s" % (self.spec.prefix(), role)
         description = "petra sha256:%s" % canonical_hash(data)
-        try:
-            template = self.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
-        except Exception as exc:  # botocore raises many types; a missing template is the expected one
-            if error_code(exc) not in TEMPLATE_NOT_FOUND:
-                raise ClusterError(wrap_client_error(exc, "EC2 DescribeLaunchTemplates %s" % name).message, reason="aws")
-            template = None
+        template = self._template(name)
         if template is None:
             self._record("create-launch-template", name=name)
             if self.check_mode:
@@ -500,14 +495,7 @@ class StandaloneCluster:
     def wait_running(self, instance_ids):
         if self.check_mode or not instance_ids:
             return {}
-        waiter = self.ec2.get_waiter("instance_running")
-        delay = 5
-        try:
-            waiter.wait(InstanceIds=instance_ids, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.wait_timeout // delay)})
-        except Exception as exc:  # botocore's WaiterError and ClientError
-            raise ClusterError("instances %s did not reach running within %ds: %s" % (
-                ", ".join(instance_ids), self.wait_timeout, exc), reason="instance-timeout",
-                hint="Check the EC2 console for capacity or quota errors, then re-run")
+        self._wait("running", instance_ids, hint="Check the EC2 console for capacity or quota errors, then re-run")
         answer = self._aws("EC2 DescribeInstances", self.ec2.describe_instances, InstanceIds=instance_ids)
         return {item["InstanceId"]: Instance(item) for reservation in answer["Reservations"]
                 for item in reservation["Instances"]}
@@ -517,12 +505,7 @@ class StandaloneCluster:
         if self.check_mode:
             return
         self._aws("EC2 TerminateInstances %s" % instance.id, self.ec2.terminate_instances, InstanceIds=[instance.id])
-        waiter = self.ec2.get_waiter("instance_terminated")
-        try:
-            waiter.wait(InstanceIds=[instance.id], WaiterConfig={"Delay": 5, "MaxAttempts": max(1, self.wait_timeout // 5)})
-        except Exception as exc:  # botocore's WaiterError and ClientError
-            raise ClusterError("instance %s did not terminate within %ds: %s" % (instance.id, self.wait_timeout, exc),
-                               reason="instance-timeout")
+        self._wait("terminated", [instance.id])
 
     # ---- converging --------------------------------------------------------------------------------
     def present(self):
@@ -557,15 +540,13 @@ class StandaloneCluster:
                                      for role, value in templates.items() if value},
                 "outdated": [item.summary() for item in final if not self.is_current(item)]}
 
+    def _template(self, name):
+        answer = self._aws("EC2 DescribeLaunchTemplates %s" % name, self.ec2.describe_launch_templates,
+                           missing=TEMPLATE_NOT_FOUND, LaunchTemplateNames=[name])
+        return answer["LaunchTemplates"][0] if answer and answer.get("LaunchTemplates") else None
+
     def _template_exists(self, role):
-        name = "%s-%s" % (self.spec.prefix(), role)
-        try:
-            self.ec2.describe_launch_templates(LaunchTemplateNames=[name])
-            return True
-        except Exception as exc:  # botocore raises many types; a missing template is the expected one
-            if error_code(exc) in TEMPLATE_NOT_FOUND:
-                return False
-            raise ClusterError(wrap_client_error(exc, "EC2 DescribeLaunchTemplates %s" % name).message, reason="aws")
+        return self._template("%s-%s" % (self.spec.prefix(), role)) is not None
 
     def _scale_up(self, templates, instances):
         """Launch every missing node at once (a new cluster, or more nodes): no drain, no wait for Ready."""
@@ -703,12 +684,7 @@ class StandaloneCluster:
         if instances and not self.check_mode:
             ids = [item.id for item in instances]
             self._aws("EC2 TerminateInstances", self.ec2.terminate_instances, InstanceIds=ids)
-            waiter = self.ec2.get_waiter("instance_terminated")
-            try:
-                waiter.wait(InstanceIds=ids, WaiterConfig={"Delay": 5, "MaxAttempts": max(1, self.wait_timeout // 5)})
-            except Exception as exc:  # botocore's WaiterError and ClientError
-                raise ClusterError("instances did not terminate within %ds: %s" % (self.wait_timeout, exc),
-                                   reason="instance-timeout")
+            self._wait("terminated", ids)
         for role in ROLES:
             name = "%s-%s" % (self.spec.prefix(), role)
             if self._template_exists(role):
@@ -738,12 +714,8 @@ class StandaloneCluster:
     def _delete_instance_profile(self):
         iam = self._connection.client("iam")
         name = "%s-node" % self.spec.prefix()
-        try:
-            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
-            if error_code(exc) != "NoSuchEntity":
-                raise ClusterError(wrap_client_error(exc, "IAM GetInstanceProfile %s" % name).message, reason="aws")
-            profile = None
+        profile = (self._aws("IAM GetInstanceProfile %s" % name, iam.get_instance_profile, missing=NO_ENTITY,
+                             InstanceProfileName=name) or {}).get("InstanceProfile")
         if profile is not None:
             self._record("delete-instance-profile", name=name)
             if not self.check_mode:
@@ -751,12 +723,11 @@ class StandaloneCluster:
                     self._aws("IAM RemoveRoleFromInstanceProfile", iam.remove_role_from_instance_profile,
                               InstanceProfileName=name, RoleName=role["RoleName"])
                 self._aws("IAM DeleteInstanceProfile %s" % name, iam.delete_instance_profile, InstanceProfileName=name)
-        try:
-            attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-        except Exception as exc:  # botocore raises many types; NoSuchEntity is the expected one
-            if error_code(exc) != "NoSuchEntity":
-                raise ClusterError(wrap_client_error(exc, "IAM ListAttachedRolePolicies %s" % name).message, reason="aws")
+        answer = self._aws("IAM ListAttachedRolePolicies %s" % name, iam.list_attached_role_policies,
+                           missing=NO_ENTITY, RoleName=name)
+        if answer is None:
             return
+        attached = answer.get("AttachedPolicies") or []
         self._record("delete-role", name=name)
         if self.check_mode:
             return
