@@ -10,8 +10,10 @@ import pytest
 from ansible_collections.petra.core.tests.support import images, pki, servers
 
 REGISTRY_USER = ("petra", "s3cret-Passw0rd")
-SHARED = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "shared"))
-COSIGN_VECTORS = os.path.join(SHARED, "vectors", "cosign")
+# Test data copied into the repository, unmodified; tests/data/SOURCES.md gives each file's origin.
+TEST_DATA = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data")
+CRD_DIR = os.path.join(TEST_DATA, "crds")
+COSIGN_VECTORS = os.path.join(TEST_DATA, "cosign")
 
 
 def require_tools(*names):

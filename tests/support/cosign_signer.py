@@ -1,7 +1,7 @@
 """A test-only cosign-format signer: legacy ``.sig`` tags, v3 Sigstore-bundle referrers, ``.sbom`` tags.
 
 Written independently of the product (plain HTTP with requests), following the formats in
-../shared/reference/cosign-formats.md, so that product reads are checked against another implementation.
+the published cosign formats (docs/custody.md), so that product reads are checked against another implementation.
 The registry here (CNCF distribution 2.8) has no referrers API: referrers are listed in the referrers tag
 schema index ``sha256-<hex>``, as cosign does on such registries.
 """

@@ -1,4 +1,4 @@
-"""Validation of objects against the addons' CustomResourceDefinitions in ../shared/schemas/crds/."""
+"""Validation of objects against the addons' CustomResourceDefinitions in tests/data/crds/."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import os
 import jsonschema
 import yaml
 
-CRD_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "..", "shared",
-                                        "schemas", "crds"))
+CRD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "data", "crds")
 
 
 def _schemas():

@@ -8,10 +8,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ansible_collections.petra.core.plugins.module_utils.signing import keys, signatures
+from ansible_collections.petra.core.tests.conftest import COSIGN_VECTORS
 from ansible_collections.petra.core.tests.support import pki
 
-VECTORS = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "..", "shared",
-                                        "vectors", "cosign"))
+VECTORS = COSIGN_VECTORS
 COSIGN_FILES = ["sigstore-labeled.key", "cosign-labeled-rsa.key", "cosign-labeled-sec1.key"]
 
 

@@ -18,9 +18,8 @@ from ansible_collections.petra.core.plugins.module_utils.manifests.options impor
 )
 from ansible_collections.petra.core.plugins.module_utils.manifests.schemas import SchemaSet, strict
 from ansible_collections.petra.core.plugins.module_utils.platform.gatekeeper import REGO_DIR
-from ansible_collections.petra.core.tests.conftest import SHARED
+from ansible_collections.petra.core.tests.conftest import CRD_DIR
 
-CRD_DIR = os.path.join(SHARED, "schemas", "crds")
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

@@ -26,10 +26,9 @@ from ansible_collections.petra.core.plugins.module_utils.platform import catalog
 from ansible_collections.petra.core.plugins.module_utils.platform.errors import PlatformError
 from ansible_collections.petra.core.plugins.module_utils.platform.options import PLATFORM_ARGUMENT_SPEC, run_platform
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, load_signer
-from ansible_collections.petra.core.tests.conftest import SHARED
+from ansible_collections.petra.core.tests.conftest import CRD_DIR
 from ansible_collections.petra.core.tests.support import pki
 
-CRD_DIR = os.path.join(SHARED, "schemas", "crds")
 EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "platform", "bundle.yml")
 REGISTRY = "registry.high.example:5000/petra"
 SETS = ["bootstrap", "cert-issuers", "gatekeeper-constraints", "gatekeeper-templates", "image-policies", "kube-bench",
@@ -87,7 +86,7 @@ def non_default(tmp_path):
 
 
 def assert_valid(dest, crd_schemas):
-    """Validate the tree like petra_manifests: CRDs from ../shared/schemas/crds plus the ConstraintTemplates rendered."""
+    """Validate the tree like petra_manifests: CRDs from tests/data/crds plus the ConstraintTemplates rendered."""
     _files, documents = read_files([os.path.join(str(dest), name) for name in SETS])
     schemas = SchemaSet()
     schemas.schemas.update(crd_schemas.schemas)
