@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.manifests.options import MANIFESTS_ARGUMENT_SPEC, run_manifests
+from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.platform.options import PLATFORM_ARGUMENT_SPEC, run_platform
+from ansible_collections.petra.core.plugins.module_utils.adapters.platform import PLATFORM_ARGUMENT_SPEC, run_platform
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 

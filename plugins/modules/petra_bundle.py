@@ -657,7 +657,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.options import (
     BUNDLE_REQUIRED_IF,
 )
 from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_bundle
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():

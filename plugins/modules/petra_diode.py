@@ -249,7 +249,7 @@ from ansible_collections.petra.core.plugins.module_utils.diode.options import (
     DIODE_REQUIRED_IF,
     run_diode,
 )
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():

@@ -550,7 +550,7 @@ ssm_parameter:
   type: str
 """
 
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 from ansible_collections.petra.core.plugins.module_utils.flatcar.options import (
     FLATCAR_ARGUMENT_SPEC,
     FLATCAR_REQUIRED_IF,

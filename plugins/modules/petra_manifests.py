@@ -116,8 +116,8 @@ findings:
       message: unknown field 'providr'
 """
 
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
-from ansible_collections.petra.core.plugins.module_utils.manifests.options import MANIFESTS_ARGUMENT_SPEC, run_manifests
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
 
 
 def main():

@@ -270,8 +270,8 @@ public_key_id:
   type: str
 """
 
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
-from ansible_collections.petra.core.plugins.module_utils.platform.options import PLATFORM_ARGUMENT_SPEC, run_platform
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.platform import PLATFORM_ARGUMENT_SPEC, run_platform
 
 
 def main():

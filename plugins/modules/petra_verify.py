@@ -246,7 +246,7 @@ reason:
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.options import VERIFY_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_verify
-from ansible_collections.petra.core.plugins.module_utils.module_runner import run_module
+from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():

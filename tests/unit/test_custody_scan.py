@@ -114,7 +114,7 @@ def test_scanner_environment_is_never_logged():
     """scan.env may hold registry or database credentials: Ansible's own argument validation masks its values."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-    from ansible_collections.petra.core.plugins.module_utils.custody.options import CUSTODY_ARGUMENT_SPEC
+    from ansible_collections.petra.core.plugins.module_utils.options.custody import CUSTODY_ARGUMENT_SPEC
     result = ArgumentSpecValidator(CUSTODY_ARGUMENT_SPEC).validate(
         {"scan": {"scanner": "trivy", "env": {"TRIVY_PASSWORD": "s3cret-token", "TRIVY_CACHE_DIR": "/var/lib/trivy"}}})
     assert result.error_messages == []

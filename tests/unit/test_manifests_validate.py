@@ -11,12 +11,9 @@ import pytest
 import yaml
 
 from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError
-from ansible_collections.petra.core.plugins.module_utils.manifests.options import (
-    MANIFESTS_ARGUMENT_SPEC,
-    check_manifests,
-    run_manifests,
-)
+from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
 from ansible_collections.petra.core.plugins.module_utils.manifests.schemas import SchemaSet, strict
+from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.platform.gatekeeper import REGO_DIR
 from ansible_collections.petra.core.tests.conftest import CRD_DIR
 

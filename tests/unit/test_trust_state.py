@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.trust import custody
 from ansible_collections.petra.core.plugins.module_utils.trust.errors import TrustError
-from ansible_collections.petra.core.plugins.module_utils.trust.options import gate_from_params
+from ansible_collections.petra.core.plugins.module_utils.options.trust import gate_from_params
 from ansible_collections.petra.core.plugins.module_utils.trust.state import GENESIS, TrustState, entry_hash
 from ansible_collections.petra.core.plugins.module_utils.trust.versions import compare_versions
 

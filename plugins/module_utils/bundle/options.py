@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
-from ansible_collections.petra.core.plugins.module_utils.custody.options import CUSTODY_ARGUMENT_SPEC
-from ansible_collections.petra.core.plugins.module_utils.oci.options import REGISTRY_ARGUMENT_SPEC
-from ansible_collections.petra.core.plugins.module_utils.signing.options import (
+from ansible_collections.petra.core.plugins.module_utils.options.custody import CUSTODY_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.registry import REGISTRY_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.signing import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.petra.core.plugins.module_utils.trust.options import TRUST_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.trust import TRUST_ARGUMENT_SPEC
 
 
 def _merged(*specs, **own):

@@ -12,12 +12,12 @@ from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSCo
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.custody.options import custody_from_params
+from ansible_collections.petra.core.plugins.module_utils.options.custody import custody_from_params
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
-from ansible_collections.petra.core.plugins.module_utils.oci.options import client_pool_from_params
-from ansible_collections.petra.core.plugins.module_utils.signing.options import signer_from_params
+from ansible_collections.petra.core.plugins.module_utils.options.registry import client_pool_from_params
+from ansible_collections.petra.core.plugins.module_utils.options.signing import signer_from_params
 from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
-from ansible_collections.petra.core.plugins.module_utils.trust.options import gate_from_params, verify_options_from_params
+from ansible_collections.petra.core.plugins.module_utils.options.trust import gate_from_params, verify_options_from_params
 
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
 SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold",

@@ -10,7 +10,7 @@ from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_A
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.diode import transfer
 from ansible_collections.petra.core.plugins.module_utils.diode.parts import DEFAULT_ALLOWED_EXTENSIONS
-from ansible_collections.petra.core.plugins.module_utils.signing.options import (
+from ansible_collections.petra.core.plugins.module_utils.options.signing import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
     signer_from_params,

@@ -17,7 +17,8 @@ try:
 except ImportError:  # pragma: no cover - reported at run time
     HAS_JSONSCHEMA = False
 
-from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError
+from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError, read_files
+from ansible_collections.petra.core.plugins.module_utils.manifests.schemas import SchemaSet
 
 # Kubernetes of k3s v1.33, the release Petra's nodes run.
 KUBERNETES_VERSION = "1.33"
@@ -211,3 +212,13 @@ class Validator:
         for document in documents:
             findings.extend(self.validate(document))
         return findings
+
+
+def check_manifests(paths, crds=(), kubernetes_version=KUBERNETES_VERSION, allow_unknown_kinds=()):
+    """(files, documents, findings, validator) for the manifests at paths."""
+    files, documents = read_files(paths)
+    schemas = SchemaSet().load(crds)
+    # CRDs and ConstraintTemplates shipped with the manifests define kinds for the rest of them.
+    schemas.add_documents(documents)
+    validator = Validator(schemas, kubernetes_version, allow_unknown_kinds)
+    return files, documents, validator.validate_all(documents), validator

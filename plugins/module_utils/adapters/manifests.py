@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError, read_files
-from ansible_collections.petra.core.plugins.module_utils.manifests.schemas import SchemaSet
-from ansible_collections.petra.core.plugins.module_utils.manifests.validate import KUBERNETES_VERSION, Validator
+from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError
+from ansible_collections.petra.core.plugins.module_utils.manifests.validate import KUBERNETES_VERSION, check_manifests
 
 MANIFESTS_ARGUMENT_SPEC = dict(
     paths=dict(type="list", elements="path", required=True, aliases=["path", "src"]),
@@ -17,16 +16,6 @@ MANIFESTS_ARGUMENT_SPEC = dict(
     allow_unknown_kinds=dict(type="list", elements="str", default=[]),
 )
 SHOWN_IN_MESSAGE = 10
-
-
-def check_manifests(paths, crds=(), kubernetes_version=KUBERNETES_VERSION, allow_unknown_kinds=()):
-    """(files, documents, findings, validator) for the manifests at paths."""
-    files, documents = read_files(paths)
-    schemas = SchemaSet().load(crds)
-    # CRDs and ConstraintTemplates shipped with the manifests define kinds for the rest of them.
-    schemas.add_documents(documents)
-    validator = Validator(schemas, kubernetes_version, allow_unknown_kinds)
-    return files, documents, validator.validate_all(documents), validator
 
 
 def run_manifests(params, check_mode):
