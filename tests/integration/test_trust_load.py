@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.cosigning import cosign_bundle
+from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec

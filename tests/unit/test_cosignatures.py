@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.cosigning import cosign_bundle
+from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec

@@ -11,7 +11,7 @@ from sigstore.errors import VerificationError
 from sigstore.models import Bundle
 from sigstore.verify.policy import Identity
 
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import (
     certificate_identity,
     keyless_verifier,

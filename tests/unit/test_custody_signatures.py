@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import Attached
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import (

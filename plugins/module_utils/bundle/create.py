@@ -27,7 +27,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle import metadata 
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL, ArchiveWriter
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody import scan as custody_scan
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import discover
 from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign

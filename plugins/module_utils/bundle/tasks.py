@@ -115,7 +115,7 @@ def sync_flux(params, loader, target, insecure, check_mode):
 
 
 def run_cosign(params, check_mode):
-    from ansible_collections.petra.core.plugins.module_utils.bundle.cosigning import cosign_bundle
+    from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 
     signer = signer_from_params(params)
     keys = load_public_keys(params["public_keys"])

@@ -17,7 +17,7 @@ import time
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN, BundleWalker
-from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
@@ -50,7 +50,7 @@ def read_signature(signature_path):
 
 def read_cosignatures(cosignature_path):
     try:
-        return cosignatures.read_document(cosignature_path)
+        return cosignature_file.read_document(cosignature_path)
     except signing_keys.SigningError as exc:
         raise VerificationError(exc.message, hint="Remove the damaged co-signature file or obtain it again with the "
                                 "bundle; petra_bundle state=signed writes it", reason="cosignature-malformed")
@@ -58,7 +58,7 @@ def read_cosignatures(cosignature_path):
 
 def check_threshold(public_keys, threshold):
     """The distinct keys given; refuses a threshold that no set of them can meet."""
-    keys = cosignatures.distinct_keys(public_keys)
+    keys = cosignature_file.distinct_keys(public_keys)
     if not 1 <= threshold <= len(keys):
         raise BundleError("threshold %d cannot be met with %d distinct public key(s)" % (threshold, len(keys)),
                           hint="Give at least as many different public keys as the threshold; the same key given "
@@ -105,7 +105,7 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
     consulted = threshold > 1 or cosignature_path is not None
-    cosignature_path = cosignature_path or cosignatures.default_path(path)
+    cosignature_path = cosignature_path or cosignature_file.default_path(path)
     keys = check_threshold(public_keys, threshold)
     if not os.path.isfile(path):
         raise VerificationError("the bundle %s does not exist or is not a file" % path,
@@ -118,7 +118,7 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     signer_id = None
     if result.metadata is not None:
         signer_id = (result.metadata.get("signer") or {}).get("keyId")
-    tally = cosignatures.Tally(public_keys, result.digests, der, entries) if result.digests else None
+    tally = cosignature_file.Tally(public_keys, result.digests, der, entries) if result.digests else None
     valid_key = tally.primary if tally is not None else None
 
     if valid_key is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError
 from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError

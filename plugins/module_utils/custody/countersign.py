@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 

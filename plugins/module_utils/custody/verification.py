@@ -25,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - reported at run time
     HAS_CRYPTOGRAPHY = False
 
-from ansible_collections.petra.core.plugins.module_utils.custody import cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys

@@ -24,7 +24,7 @@ import tarfile
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
-from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
@@ -135,7 +135,7 @@ def _read_signature_text(signature_path):
 def _cosignatures_over(bundle, sha256_hex):
     """The co-signatures beside the bundle that are over this very file: they travel inside the signed index."""
     try:
-        entries = cosignatures.read_document(cosignatures.default_path(bundle))
+        entries = cosignature_file.read_document(cosignature_file.default_path(bundle))
     except signing_keys.SigningError as exc:
         raise TransferError(exc.message, hint="Repair or remove the co-signature file, then send again")
     return [entry for entry in entries if entry["bundleSha256"] == sha256_hex]
@@ -287,10 +287,10 @@ def reassemble(index, directory, dest, check_mode=False):
     write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))
     carried = cosignature_bytes(index)
     if carried is not None:
-        write_atomically(cosignatures.default_path(dest), lambda handle: handle.write(carried))
+        write_atomically(cosignature_file.default_path(dest), lambda handle: handle.write(carried))
 
 
 def cosignature_bytes(index):
     """The co-signature file the index carries, or None."""
     carried = index["bundle"].get("cosignatures")
-    return cosignatures.encode_document(carried) if carried else None
+    return cosignature_file.encode_document(carried) if carried else None

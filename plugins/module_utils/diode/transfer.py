@@ -13,7 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.errors import Ve
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
-from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 
 
 def send_to_directory(bundle, directory, signer, max_part_size, signature_path=None, allowed_extensions=None,
@@ -67,7 +67,7 @@ def receive_from_directory(directory, dest, public_keys, index=None, check_mode=
     try:
         result["verification"] = verify_bundle(dest, public_keys)
     except VerificationError:
-        for path in (dest, dest + ".sig", cosignatures.default_path(dest)):
+        for path in (dest, dest + ".sig", cosignature_file.default_path(dest)):
             if os.path.exists(path):
                 os.unlink(path)
         raise
@@ -80,7 +80,7 @@ def _already_there(dest, document):
     carried = part_files.cosignature_bytes(document)
     if carried is not None:
         try:
-            with open(cosignatures.default_path(dest), "rb") as handle:
+            with open(cosignature_file.default_path(dest), "rb") as handle:
                 if handle.read(len(carried) + 1) != carried:
                     return False
         except OSError:

@@ -26,7 +26,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.verify import (
 )
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import referrer_descriptor
-from ansible_collections.petra.core.plugins.module_utils.custody.cosign import tag_for
+from ansible_collections.petra.core.plugins.module_utils.custody.image_signatures import tag_for
 from ansible_collections.petra.core.plugins.module_utils.load.targets import (
     looks_like_manifest,
     plan_custody_push,

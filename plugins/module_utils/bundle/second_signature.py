@@ -19,7 +19,7 @@ import time
 from ansible_collections.petra.core.plugins.module_utils.atomic import directory_lock, write_atomically
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import read_cosignatures, read_signature, verify
-from ansible_collections.petra.core.plugins.module_utils.signing import cosignatures
+from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, verify_digest
 
 
@@ -29,7 +29,7 @@ def _already_signed(signer, digests, primary_der, entries):
     if verify_digest(public_key, digests[signer.hash_name], primary_der):
         return "primary"
     identity = key_id(public_key)
-    if any(entry["keyId"] == identity and cosignatures.entry_valid(entry, public_key, digests) for entry in entries):
+    if any(entry["keyId"] == identity and cosignature_file.entry_valid(entry, public_key, digests) for entry in entries):
         return "cosignature"
     return None
 
@@ -38,7 +38,7 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
                   mode=0o644, today=None):
     """Add the signer's co-signature to a verified bundle; idempotent (a key that already signed adds nothing)."""
     started = time.monotonic()
-    cosignature_path = cosignature_path or cosignatures.default_path(path)
+    cosignature_path = cosignature_path or cosignature_file.default_path(path)
     if not os.path.isdir(os.path.dirname(os.path.abspath(cosignature_path))):
         raise BundleError("the directory of the co-signature file %s does not exist" % cosignature_path,
                           hint="Check 'cosignatures'; co-signatures are normally kept beside the bundle")
@@ -63,14 +63,14 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
             raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
                               hint="The signing backend is misbehaving; nothing was written")
         signed_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        entry = cosignatures.make_entry(signer_id, sha256_hex, der, signed_at)
+        entry = cosignature_file.make_entry(signer_id, sha256_hex, der, signed_at)
         with directory_lock(cosignature_path):
             # Read again under the lock: another co-signer may have added a signature since the verification.
             current = read_cosignatures(cosignature_path)
             kept = [item for item in current if item["bundleSha256"] == sha256_hex and item["keyId"] != signer_id]
             result["removed_stale"] = sum(1 for item in current if item["bundleSha256"] != sha256_hex)
             entries = kept + [entry]
-            data = cosignatures.encode_document(entries)
+            data = cosignature_file.encode_document(entries)
             write_atomically(cosignature_path, lambda handle: handle.write(data), mode=mode)
         result["signed_at"] = signed_at
     # The key ids the co-signature file names for this file (as listed; verification checks them against keys).
