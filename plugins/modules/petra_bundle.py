@@ -201,8 +201,12 @@ options:
         rule's signer is refused as C(wrong-predicate) (it is still carried).
       - Both cosign formats are read, the legacy C(sha256-<digest>.sig) tag and cosign v3 OCI referrers (Sigstore
         bundle v0.3, through the referrers API or the referrers tag schema).
-      - The result (rule, method, key id or identity and issuer, format, time) is recorded per image in the bundle
-        metadata as C(sourceVerification). See C(docs/custody.md).
+      - A legacy C(.sig) signature also names the repository it was made for (C(docker-reference) in its payload);
+        O(verify_images[].docker_reference) decides whether it must be the image's own (by default it must, else
+        the image is refused as C(signature-reference)). Cosign v3 signatures name no repository.
+      - The result (rule, method, key id or identity and issuer, format, the signed C(docker-reference) and how it
+        matched, time) is recorded per image in the bundle metadata as C(sourceVerification), and in the custody
+        record. See C(docs/custody.md).
       - When not given (or empty), images are carried without source verification (their signatures are still
         carried).
     type: list
@@ -243,6 +247,34 @@ options:
             Verification is offline, with the C(sigstore) Python library; only cosign v3 (Sigstore bundle)
             signatures carry the inclusion proof this needs, legacy-tag keyless signatures are refused."
         type: path
+      docker_reference:
+        description:
+          - How the C(docker-reference) a legacy C(.sig) signature names must relate to the repository the image
+            is taken from. Both sides are compared as C(registry/repository) (tag and digest dropped; Docker Hub's
+            C(index.docker.io) and C(docker.io/nginx) read as C(docker.io/library/nginx)), after the signature
+            verified.
+          - V(repository), the same registry and repository. A verified signature made for another repository is
+            refused as C(signature-reference), naming the signed reference and the image's repository.
+          - V(path), the same repository path on any registry host, for mirrors that copy C(cgr.dev/chainguard/nginx)
+            to C(mirror.example/chainguard/nginx) (the signature keeps the upstream name).
+          - V(ignore), any reference (cosign's own behaviour, which binds a signature by digest only); the reference
+            is still recorded, with C(dockerReferenceMatch=none) when it is not the image's.
+          - A reference matching O(verify_images[].docker_reference_globs) is accepted with V(repository) and
+            V(path) too.
+          - Cosign v3 (Sigstore bundle) signatures name no repository (their statement's subject is the digest),
+            so this does not apply to them.
+        type: str
+        choices: [repository, path, ignore]
+        default: repository
+      docker_reference_globs:
+        description:
+          - Further repositories a legacy signature may have been made for, as shell-style patterns matched against
+            the signed C(docker-reference) as written and as normalised C(registry/repository), for example
+            C(docker.io/library/*) for images taken from a pull-through cache whose path differs from upstream.
+          - Refused with O(verify_images[].docker_reference=ignore), which never consults them.
+        type: list
+        elements: str
+        default: []
   scan:
     description:
       - With O(state=present), the vulnerability gate. Each image (each platform manifest of an index) is staged
@@ -355,6 +387,9 @@ EXAMPLES = r"""
         trusted_root: /etc/petra/sigstore/trusted_root.json
       - glob: registry.example:5000/team/*
         key: awskms:///alias/team-release
+      - glob: mirror.example/vendor/*       # copied from registry.vendor.example/vendor: signatures name upstream
+        key: /etc/petra/vendor.pub
+        docker_reference: path
       - glob: registry.example:5000/vendor/legacy-agent
         method: none
     scan:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load, run_verify
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import ScanError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.custody.scan import Scanner
@@ -68,7 +68,7 @@ def sources(registry, tmp_path_factory):
     s.other_key = str(work / "other.pem")
     s.other_pub = pki.write_ec_key(s.other_key)
     s.digest = one
-    repos = ("legacy", "referrer", "unsigned", "other-key", "keyless-legacy", "kms")
+    repos = ("legacy", "referrer", "unsigned", "other-key", "keyless-legacy", "kms", "elsewhere", "mirrored")
     for repo in repos:
         images.push(layout, "one", server, "custody/" + repo, "1.0", creds=REGISTRY_USER)
     images.push(layout, "two", server, "custody/wrong-image", "1.0", creds=REGISTRY_USER)
@@ -89,6 +89,12 @@ def sources(registry, tmp_path_factory):
     cosign_signer.sign_legacy(pusher, "custody/wrong-image", name % "wrong-image", two,
                               lambda data: cosign_signer.der_sign(key, data), payload=cosign_signer.payload_for(
                                   name % "legacy", one))
+    # Valid signatures, by the right key, of this very digest, made for other repositories: custody/legacy (the
+    # same registry), and custody/mirrored on an upstream registry this one mirrors.
+    cosign_signer.sign_legacy(pusher, "custody/elsewhere", name % "legacy", one,
+                              lambda data: cosign_signer.der_sign(key, data))
+    s.upstream = "upstream.example:5000/custody/mirrored"
+    cosign_signer.sign_legacy(pusher, "custody/mirrored", s.upstream, one, lambda data: cosign_signer.der_sign(key, data))
     cosign_signer.sign_legacy(pusher, "custody/keyless-legacy", name % "keyless-legacy", one,
                               lambda data: cosign_signer.der_sign(other, data),
                               extra_annotations={"dev.sigstore.cosign/certificate": "-----BEGIN CERTIFICATE-----"})
@@ -137,6 +143,10 @@ def test_signed_sources_are_verified_carried_and_described(registry, sources, tm
         assert record["method"] == "key" and record["format"] == form and record["keyId"] == source_key_id
         assert record["rule"] == rules[0]["glob"] and record["verifiedAt"].endswith("Z")
         assert image["countersignature"]["tag"] == "sha256-%s.sig" % sources.digest.split(":")[1]
+    # The legacy signature was made for this repository, and says so; a cosign v3 statement names no repository.
+    assert (legacy["sourceVerification"]["dockerReference"], legacy["sourceVerification"]["dockerReferenceMatch"]) == (
+        "%s/custody/legacy" % sources.host, "repository")
+    assert not {"dockerReference", "dockerReferenceMatch"} & set(referrer["sourceVerification"])
     assert {(a["kind"], a.get("tag")) for a in legacy["attached"]} == {
         ("signature", "sha256-%s.sig" % sources.digest.split(":")[1]),
         ("sbom", "sha256-%s.sbom" % sources.digest.split(":")[1])}
@@ -178,6 +188,44 @@ def test_refused_sources(registry, sources, tmp_path, bundle_key, repo, reason, 
         build(registry, tmp_path, [sources.refs[repo]], rules, key=bundle_key[0])
     assert info.value.reason == reason and words in str(info.value) and sources.refs[repo] in str(info.value)
     assert not any(p.name.endswith((".tar.zst", ".sig", ".tmp")) for p in tmp_path.iterdir())
+
+
+def test_signature_made_for_another_repository(registry, sources, tmp_path, bundle_key):
+    """custody/elsewhere carries a signature by the rule's key over its own digest, made for custody/legacy: refused
+    by default, naming both repositories; recorded as such when the rule ignores the reference, in the metadata and
+    in the custody record; accepted when the rule lists custody/legacy."""
+    rule = {"glob": "%s/custody/*" % sources.host, "key": sources.pub}
+    signed, image = "%s/custody/legacy" % sources.host, "%s/custody/elsewhere" % sources.host
+    with pytest.raises(SourceSignatureError) as info:
+        build(registry, tmp_path, [sources.refs["elsewhere"]], [rule], key=bundle_key[0])
+    assert info.value.reason == "signature-reference", str(info.value)
+    assert "was made for %s, not for %s" % (signed, image) in str(info.value)
+    assert not any(p.name.endswith((".tar.zst", ".sig", ".tmp")) for p in tmp_path.iterdir())
+    built = build(registry, tmp_path, [sources.refs["elsewhere"]], [dict(rule, docker_reference="ignore")],
+                  key=bundle_key[0])
+    record = built["images"][0]["source_verification"]
+    assert (record["dockerReference"], record["dockerReferenceMatch"]) == (signed, "none")
+    verified = run_verify({"path": built["path"], "public_keys": [bundle_key[1]], "signature": None})
+    (custody,) = verified["custody"]["images"]
+    assert custody["source"] == sources.refs["elsewhere"]
+    assert (custody["sourceSignature"]["dockerReference"], custody["sourceSignature"]["dockerReferenceMatch"]) == (
+        signed, "none")
+    listed = build(registry, tmp_path, [sources.refs["elsewhere"]], [dict(rule, docker_reference_globs=[signed])],
+                   key=bundle_key[0], name="listed.tar.zst")
+    assert listed["images"][0]["source_verification"]["dockerReferenceMatch"] == "glob"
+
+
+def test_mirrored_image_keeps_the_upstream_reference(registry, sources, tmp_path, bundle_key):
+    """custody/mirrored was signed as upstream.example:5000/custody/mirrored: the same path on another registry."""
+    rule = {"glob": "%s/custody/*" % sources.host, "key": sources.pub}
+    with pytest.raises(SourceSignatureError) as info:
+        build(registry, tmp_path, [sources.refs["mirrored"]], [rule], key=bundle_key[0])
+    assert info.value.reason == "signature-reference" and "was made for %s, not for %s/custody/mirrored" % (
+        sources.upstream, sources.host) in str(info.value)
+    built = build(registry, tmp_path, [sources.refs["mirrored"]], [dict(rule, docker_reference="path")],
+                  key=bundle_key[0])
+    record = built["images"][0]["source_verification"]
+    assert (record["dockerReference"], record["dockerReferenceMatch"]) == (sources.upstream, "path")
 
 
 def test_policy_edges(registry, sources, tmp_path, bundle_key):
@@ -342,6 +390,11 @@ def test_countersignatures_after_load(registry, sources, tmp_path, bundle_key, h
               "registry_retries": 2, "parallel": 4, "registries_dest": None,
               "registries_ca_path": "/etc/rancher/k3s/petra-registry-ca.pem"}
     loaded = run_load(params, check_mode=False)
+    # The load's custody record says which repository each source signature was made for (legacy signatures only).
+    custody = {image["source"]: image["sourceSignature"] for image in loaded["custody"]["images"]}
+    assert custody[sources.refs["legacy"]]["dockerReference"] == "%s/custody/legacy" % sources.host
+    assert custody[sources.refs["legacy"]]["dockerReferenceMatch"] == "repository"
+    assert "dockerReference" not in custody[sources.refs["referrer"]]
     source_host = sources.host.replace(":", "-")
     tag = "sha256-%s.sig" % sources.digest.split(":")[1]
     skopeo_args = [a.replace("--dest-", "--") for a in images.skopeo_tls_args(high, HIGH_USER)]

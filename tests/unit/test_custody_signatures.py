@@ -265,3 +265,134 @@ def test_documented_cluster_image_policy_fits_the_crd():
     crds.validate(policies[0])
     assert policies[0]["spec"]["authorities"][0]["key"]["secretRef"]["name"] == next(
         doc for doc in documents if doc["kind"] == "Secret")["metadata"]["name"]
+
+
+def legacy_with(blobs, key, layers):
+    """A ``.sig`` manifest (an Attached signature) with one layer per payload in ``layers``, each signed by ``key``."""
+    from ansible_collections.petra.core.tests.support import cosign_signer
+    descriptors = []
+    for payload in layers:
+        layer = blobs.add(payload)
+        layer.update(mediaType=cosign.SIMPLE_SIGNING, annotations={cosign.ANNOTATION_SIGNATURE: base64.b64encode(
+            cosign_signer.der_sign(key, payload)).decode()})
+        descriptors.append(layer)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {}, "layers": descriptors}).encode()
+    return Attached("signature", manifest, "application/vnd.oci.image.manifest.v1+json",
+                    "sha256:" + hashlib.sha256(manifest).hexdigest(), tag=cosign.tag_for(DIGEST, ".sig"))
+
+
+def key_rule(tmp_path, key, **options):
+    pub = tmp_path / "k.pub"
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    return SourceVerifier([dict({"glob": "*", "key": str(pub)}, **options)])
+
+
+def signed_for(reference):
+    from ansible_collections.petra.core.tests.support import cosign_signer
+    return cosign_signer.payload_for(reference, DIGEST)
+
+
+@pytest.mark.parametrize("image, signed, options, match", [
+    ("registry.example/team/app:1.0", "registry.example/team/app", {}, "repository"),
+    # cosign writes Docker Hub as index.docker.io, and a tag in the signed reference is not the repository
+    ("nginx:1.27", "index.docker.io/library/nginx", {}, "repository"),
+    ("docker.io/library/nginx@" + DIGEST, "docker.io/nginx:1.27", {}, "repository"),
+    ("mirror.example/team/app:1.0", "registry.example/team/app", {"docker_reference": "path"}, "path"),
+    ("harbor.example/cache/library/nginx:1.27", "index.docker.io/library/nginx",
+     {"docker_reference_globs": ["docker.io/library/*"]}, "glob"),
+    ("registry.example/team/app:1.0", "registry.example/team/tools", {"docker_reference": "ignore"}, "none"),
+])
+def test_signed_docker_reference_is_recorded(tmp_path, image, signed, options, match):
+    blobs = Blobs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    ref = ImageReference.parse(image)
+    record = key_rule(tmp_path, key, **options).verify(blobs, image, ref, DIGEST, [
+        legacy_with(blobs, key, [signed_for(signed)])])
+    assert record["format"] == "legacy-tag" and record["dockerReference"] == signed
+    assert record["dockerReferenceMatch"] == match
+
+
+@pytest.mark.parametrize("image, signed, options, words", [
+    ("registry.example/team/app:1.0", "registry.example/team/tools", {},
+     "was made for registry.example/team/tools, not for registry.example/team/app (docker_reference: repository"),
+    ("mirror.example/team/app:1.0", "registry.example/team/app", {},
+     "was made for registry.example/team/app, not for mirror.example/team/app"),
+    ("mirror.example/team/app:1.0", "registry.example/team/tools", {"docker_reference": "path"},
+     "not for mirror.example/team/app (docker_reference: path wants this repository path on any registry)"),
+    ("harbor.example/cache/library/nginx:1.27", "index.docker.io/library/redis",
+     {"docker_reference_globs": ["docker.io/library/nginx"]}, "or one matching docker.io/library/nginx"),
+    ("registry.example/team/app:1.0", "Not A Reference", {}, "'Not A Reference', which is not an image reference"),
+])
+def test_signature_for_another_repository_is_refused(tmp_path, image, signed, options, words):
+    blobs = Blobs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    ref = ImageReference.parse(image)
+    with pytest.raises(SourceSignatureError) as info:
+        key_rule(tmp_path, key, **options).verify(blobs, image, ref, DIGEST, [
+            legacy_with(blobs, key, [signed_for(signed)])])
+    assert info.value.reason == "signature-reference" and words in str(info.value), str(info.value)
+    assert "docker_reference" in info.value.hint
+
+
+def test_signature_without_docker_reference(tmp_path):
+    blobs = Blobs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    payload = json.dumps({"critical": {"image": {"docker-manifest-digest": DIGEST}, "type": cosign.SIGNATURE_TYPE},
+                          "optional": None}).encode()
+    with pytest.raises(SourceSignatureError) as info:
+        key_rule(tmp_path, key).verify(blobs, str(ref), ref, DIGEST, [legacy_with(blobs, key, [payload])])
+    assert info.value.reason == "signature-reference" and "names no docker-reference" in str(info.value)
+    record = key_rule(tmp_path, key, docker_reference="ignore").verify(blobs, str(ref), ref, DIGEST, [
+        legacy_with(blobs, key, [payload])])
+    assert record["dockerReferenceMatch"] == "none" and "dockerReference" not in record
+
+
+def test_docker_reference_is_judged_only_on_a_verified_signature(tmp_path):
+    """A layer by another key names whatever its maker wants: it is wrong-key, not signature-reference; and a
+    signature for another repository beside one for this repository does not stop the image."""
+    blobs = Blobs()
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    verifier = key_rule(tmp_path, key)
+    with pytest.raises(SourceSignatureError) as info:
+        verifier.verify(blobs, str(ref), ref, DIGEST, [
+            legacy_with(blobs, other, [signed_for("registry.example/team/tools")])])
+    assert info.value.reason == "wrong-key"
+    record = verifier.verify(blobs, str(ref), ref, DIGEST, [legacy_with(blobs, key, [
+        signed_for("registry.example/team/tools"), signed_for("registry.example/team/app")])])
+    assert (record["dockerReference"], record["dockerReferenceMatch"]) == ("registry.example/team/app", "repository")
+
+
+def test_referrer_signatures_record_no_docker_reference(tmp_path):
+    """Cosign v3 statements name the digest only: nothing to record, and a repository rule still accepts them."""
+    blobs = Blobs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    ref = ImageReference.parse("registry.example/team/app:1.0")
+    record = key_rule(tmp_path, key).verify(blobs, str(ref), ref, DIGEST, [
+        referrer_with(blobs, key_bundle(key, DIGEST, cosign.COSIGN_SIGN_PREDICATE))])
+    assert record["format"] == "referrer" and not {"dockerReference", "dockerReferenceMatch"} & set(record)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"docker_reference": "ignore", "docker_reference_globs": ["docker.io/*"]}, "globs would never be consulted"),
+    ({"docker_reference": "exact"}, "docker_reference 'exact' is not one of repository, path, ignore"),
+])
+def test_docker_reference_options_are_checked(options, words):
+    with pytest.raises(CustodyError) as info:
+        SourceVerifier([dict({"glob": "*", "key": "k.pub"}, **options)])
+    assert info.value.reason == "policy" and words in str(info.value)
+
+
+def test_custody_record_carries_the_signed_reference():
+    from ansible_collections.petra.core.plugins.module_utils.trust import custody
+    verification = {"sha256": "ab" * 32, "size": 1, "key_id": "sha256:" + "cd" * 32, "signers": [], "threshold": 1}
+    source = {"rule": "*", "method": "key", "format": "legacy-tag", "dockerReference": "registry.example/team/tools",
+              "dockerReferenceMatch": "none", "verifiedAt": "2026-01-01T00:00:00Z"}
+    image = {"ref": "registry.example/team/app:1.0", "digest": DIGEST, "sourceVerification": source}
+    metadata = {"name": "b", "version": "1", "images": [image]}
+    (image,) = custody.custody_record(metadata, verification)["images"]
+    assert image["sourceSignature"]["dockerReference"] == "registry.example/team/tools"
+    assert image["sourceSignature"]["dockerReferenceMatch"] == "none"

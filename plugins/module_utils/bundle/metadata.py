@@ -42,6 +42,8 @@ _SOURCE_VERIFICATION = {
         "identity": {"type": "string"},
         "issuer": {"type": "string"},
         "format": {"enum": ["legacy-tag", "referrer"]},
+        "dockerReference": {"type": "string"},
+        "dockerReferenceMatch": {"enum": ["repository", "path", "glob", "none"]},
         "verifiedAt": _TIME,
     },
 }

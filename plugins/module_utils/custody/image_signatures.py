@@ -58,19 +58,27 @@ def simple_signing_payload(docker_reference, digest):
             ).encode("utf-8")
 
 
-def signed_digest(payload):
-    """The ``docker-manifest-digest`` a simple-signing payload names; ValueError when it is not one."""
+def signed_claims(payload):
+    """The ``docker-manifest-digest`` and ``docker-reference`` (None when absent) a simple-signing payload names;
+    ValueError when it is not one."""
     try:
         document = json.loads(payload)
         critical = document["critical"]
         if critical.get("type") != SIGNATURE_TYPE:
             raise ValueError("type %r is not %r" % (critical.get("type"), SIGNATURE_TYPE))
         digest = critical["image"]["docker-manifest-digest"]
+        identity = critical.get("identity")
+        reference = identity.get("docker-reference") if isinstance(identity, dict) else None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError("not a cosign simple-signing payload (%s)" % exc)
     if not isinstance(digest, str):
         raise ValueError("docker-manifest-digest is not a string")
-    return digest
+    return digest, reference
+
+
+def signed_digest(payload):
+    """The ``docker-manifest-digest`` a simple-signing payload names; ValueError when it is not one."""
+    return signed_claims(payload)[0]
 
 
 def decode_b64(text, what):

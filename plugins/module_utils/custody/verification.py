@@ -26,14 +26,15 @@ except ImportError:  # pragma: no cover - reported at run time
     HAS_CRYPTOGRAPHY = False
 
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
+from ansible_collections.petra.core.plugins.module_utils.custody import signed_reference
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
 METHODS = ("key", "keyless", "none")
 # When several signatures fail, the verdict names the most telling problem first.
-_PRECEDENCE = ("wrong-image", "wrong-predicate", "wrong-identity", "bad-signature", "wrong-key", "keyless-legacy",
-               "malformed-signature")
+_PRECEDENCE = ("wrong-image", "wrong-predicate", "signature-reference", "wrong-identity", "bad-signature", "wrong-key",
+               "keyless-legacy", "malformed-signature")
 
 
 def utc_now_text():
@@ -50,6 +51,8 @@ class Rule:
         self.identity = item.get("identity")
         self.issuer = item.get("issuer")
         self.trusted_root = item.get("trusted_root")
+        self.docker_reference = item.get("docker_reference") or signed_reference.DEFAULT_MODE
+        self.docker_reference_globs = list(item.get("docker_reference_globs") or [])
         method = item.get("method") or ("key" if self.key else "keyless" if self.identity else None)
         where = "verify_images[%d]" % index
         if not self.glob:
@@ -78,6 +81,14 @@ class Rule:
         if method != "keyless" and (self.issuer or self.trusted_root):
             raise CustodyError("%s (%s): issuer and trusted_root belong to keyless rules" % (where, self.glob),
                                reason="policy")
+        if self.docker_reference not in signed_reference.MODES:
+            raise CustodyError("%s (%s): docker_reference %r is not one of %s" % (
+                where, self.glob, self.docker_reference, ", ".join(signed_reference.MODES)), reason="policy")
+        if self.docker_reference == "ignore" and self.docker_reference_globs:
+            raise CustodyError("%s (%s) has docker_reference: ignore and docker_reference_globs: ignore accepts any "
+                               "signed reference, so the globs would never be consulted" % (where, self.glob),
+                               hint="Keep the globs with docker_reference: repository (or path), or drop them",
+                               reason="policy")
 
     def matches(self, ref_text, ref):
         return any(fnmatch.fnmatchcase(candidate, self.glob) for candidate in (ref_text, ref.name, str(ref)))
@@ -100,6 +111,16 @@ def verify_blob_signature(public_key, data, der):
         except (InvalidSignature, ValueError):
             continue
     return False
+
+
+_HINTS = {
+    None: "Check that the rule names the key or identity that signs this image at its source; a signature for "
+          "another image or by another key is never accepted",
+    "signature-reference": "The signer vouched for these bytes under another repository name. If this image is a "
+                           "mirror copy of that repository, give the rule docker_reference: path (same path, other "
+                           "registry) or list the signed repository in docker_reference_globs; otherwise take the "
+                           "image from the repository it was signed for",
+}
 
 
 class _Findings:
@@ -180,12 +201,11 @@ class SourceVerifier:
             verified = self._check_referrer(client, ref, digest, rule, item, findings)
             if verified:
                 return dict(record, format="referrer", verifiedAt=self._clock(), **verified)
+        reason = findings.reason()
         raise SourceSignatureError(
             "image %s: no signature satisfies verify_images rule %r (%s): %s" % (
                 subject, rule.glob, self._wanted(rule), findings.text()),
-            hint="Check that the rule names the key or identity that signs this image at its source; a signature "
-                 "for another image or by another key is never accepted", reason=findings.reason(),
-            image=ref_text, digest=digest)
+            hint=_HINTS.get(reason, _HINTS[None]), reason=reason, image=ref_text, digest=digest)
 
     def _wanted(self, rule):
         if rule.method == "key":
@@ -210,7 +230,7 @@ class SourceVerifier:
                 continue
             try:
                 payload = self._blob(client, ref, layer)
-                signed = cosign.signed_digest(payload)
+                signed, reference = cosign.signed_claims(payload)
                 der = cosign.decode_b64(annotations.get(cosign.ANNOTATION_SIGNATURE, ""), "the signature annotation")
             except (OCIError, ValueError) as exc:
                 findings.add("malformed-signature", "%s: %s" % (where, getattr(exc, "message", exc)))
@@ -220,7 +240,14 @@ class SourceVerifier:
                 continue
             key = self.public_key(rule)
             if verify_blob_signature(key, payload, der):
-                return {"keyId": signing_keys.key_id(key)}
+                # Only a verified payload's reference means anything: judged after the signature, never before.
+                record, refusal = signed_reference.judge(rule.docker_reference, rule.docker_reference_globs,
+                                                         reference, ref)
+                if refusal is None:
+                    return dict(record, keyId=signing_keys.key_id(key))
+                findings.add("signature-reference", "%s verifies with key %s but %s" % (
+                    where, signing_keys.key_id(key), refusal))
+                continue
             findings.add("wrong-key", "%s does not verify with key %s: made with another key, or altered" % (
                 where, signing_keys.key_id(key)))
         return None

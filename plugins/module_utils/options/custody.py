@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.custody.scan import SCANNERS, THRESHOLDS, Scanner
+from ansible_collections.petra.core.plugins.module_utils.custody.signed_reference import DEFAULT_MODE, MODES
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import METHODS, SourceVerifier
 
 VERIFY_IMAGES_RULE_SPEC = dict(
@@ -16,6 +17,8 @@ VERIFY_IMAGES_RULE_SPEC = dict(
     identity=dict(type="str"),
     issuer=dict(type="str"),
     trusted_root=dict(type="path"),
+    docker_reference=dict(type="str", default=DEFAULT_MODE, choices=list(MODES)),
+    docker_reference_globs=dict(type="list", elements="str", default=[]),
 )
 SCAN_SPEC = dict(
     scanner=dict(type="str", required=True, choices=list(SCANNERS)),

@@ -22,7 +22,8 @@ API_VERSION = "petra.dev/v1alpha1"
 KIND = "CustodyRecord"
 FORMAT_VERSION = 1
 CUSTODY_DIRECTORY = "custody"
-SOURCE_SIGNATURE_FIELDS = ("rule", "method", "keyId", "identity", "issuer", "format", "verifiedAt")
+SOURCE_SIGNATURE_FIELDS = ("rule", "method", "keyId", "identity", "issuer", "format", "dockerReference",
+                           "dockerReferenceMatch", "verifiedAt")
 COUNTERSIGNATURE_FIELDS = ("tag", "digest")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
