@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 .PHONY: help
 help:
 	@echo "make demo   build, sign, verify and tamper-check a bundle against a local registry (end to end)"
-	@echo "make test   every test: pytest, ansible-test sanity, ansible-lint, molecule, build + ansible-doc"
+	@echo "make test   every test: pytest, import contracts, ansible-test sanity, ansible-lint, molecule, build + ansible-doc"
 	@echo "make bench  create/verify throughput and memory against tar|zstd and zstd -dc|sha256sum"
 
 # ---- set-up ----------------------------------------------------------------------------------
@@ -59,13 +59,19 @@ setup: system-deps venv collection
 
 # ---- tests -----------------------------------------------------------------------------------
 .PHONY: test
-test: setup pytest sanity lint molecule build-check
+test: setup pytest imports sanity lint molecule build-check
 	@echo "make test: all suites passed"
 
 .PHONY: pytest
 pytest: setup
 	cd $(COLLECTIONS)/ansible_collections/petra/core && PYTHONPATH=$(COLLECTIONS) \
 	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
+
+# The import contracts of .importlinter (layers, no Ansible below the adapters, thin plugins); a wrong import
+# fails here with the contract's name.
+.PHONY: imports
+imports: setup
+	PYTHONPATH=$(COLLECTIONS) $(BIN)/lint-imports --config $(CURDIR)/.importlinter --no-cache
 
 # ansible-test needs the collection at .../ansible_collections/petra/core: a clean copy of the tree.
 .PHONY: sanity
