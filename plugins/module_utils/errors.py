@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 
 class PetraError(Exception):
     """An error with a plain-words message and, where one exists, the operator's next step."""
@@ -23,7 +25,15 @@ class PetraError(Exception):
 
 
 def failure_result(exc):
-    """A task's failure result for a PetraError: the message, the short reason code, and the error's details."""
+    """A task's failure result: for a PetraError its message, short reason code and details; for any other exception
+    (a fault in Petra or a library) its message and traceback, so that both reach the operator through the same
+    masking of secrets instead of Ansible's raw error report."""
+    if not isinstance(exc, PetraError):
+        return {"msg": "%s: %s. Petra did not expect this error: ANSIBLE_DISPLAY_TRACEBACK=error shows where it came "
+                       "from; unless the system caused it (a full disk, a permission), please report it"
+                       % (type(exc).__name__, str(exc).rstrip(".")),
+                "reason": "internal-error",
+                "exception": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
     result = {"msg": str(exc)}
     reason = getattr(exc, "reason", None)
     if reason:

@@ -318,7 +318,9 @@ options:
       env:
         description:
           - Extra environment variables, for example C(GRYPE_DB_AUTO_UPDATE=false) and C(GRYPE_DB_CACHE_DIR).
-          - Not logged (it may hold scanner or database credentials).
+          - Not logged (it may hold scanner or database credentials) - each value is masked wherever it appears in
+            the task's output and result, also when the scanner's error message repeats it. Masking is textual, so
+            a short value such as C(false) hides that word in messages too.
         type: dict
         default: {}
       timeout:

@@ -18,7 +18,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError, failure_result
+from ansible_collections.petra.core.plugins.module_utils.errors import failure_result
+from ansible_collections.petra.core.plugins.module_utils.no_log import secret_values
 
 
 def plain(value):
@@ -99,26 +100,35 @@ class ControllerAction(ActionBase):
             self._display.vvv("petra.core: ignoring group defaults this module does not take: %s" % ", ".join(sorted(foreign)))
         return {key: value for key, value in self._task.args.items() if key not in foreign}
 
+    @classmethod
+    def validator(cls):
+        return ArgumentSpecValidator(
+            cls.ARGUMENT_SPEC,
+            mutually_exclusive=list(cls.MUTUALLY_EXCLUSIVE) or None,
+            required_one_of=list(cls.REQUIRED_ONE_OF) or None,
+            required_if=list(cls.REQUIRED_IF) or None,
+            required_together=list(cls.REQUIRED_TOGETHER) or None,
+        )
+
+    @classmethod
+    def checked_run(cls, args, work):
+        """The task result of ``work(params)`` for the task's ``args``, as AnsibleModule would return it: arguments
+        validated, and every value of a no_log option, at any depth, masked in all of it (messages, warnings,
+        details, tracebacks), on failure too, since errors from Petra, libraries and tools may echo their input."""
+        validation = cls.validator().validate(args)
+        secrets = secret_values(cls.ARGUMENT_SPEC, validation)
+        if validation.error_messages:
+            outcome = {"failed": True, "msg": "Invalid arguments: %s" % "; ".join(validation.error_messages)}
+        else:
+            try:
+                outcome = work(plain(dict(validation.validated_parameters)))
+            except Exception as exc:  # reported here, masked, rather than raised to Ansible with its input in it
+                outcome = dict(failure_result(exc), failed=True)
+        return remove_values(outcome, secrets)
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validator = ArgumentSpecValidator(
-            self.ARGUMENT_SPEC,
-            mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE) or None,
-            required_one_of=list(self.REQUIRED_ONE_OF) or None,
-            required_if=list(self.REQUIRED_IF) or None,
-            required_together=list(self.REQUIRED_TOGETHER) or None,
-        )
-        validation = validator.validate(self._task_args())
-        if validation.error_messages:
-            result.update(failed=True, msg="Invalid arguments: %s" % "; ".join(validation.error_messages))
-            return result
-        params = self._resolve_files(plain(dict(validation.validated_parameters)))
-        # Like AnsibleModule does for modules: secrets given in no_log options never appear in the result.
-        secrets = {str(params[name]) for name, spec in self.ARGUMENT_SPEC.items()
-                   if spec.get("no_log") and params.get(name) not in (None, "")}
-        try:
-            outcome = self.run_on_controller(params, task_vars or {}, bool(self._task.check_mode))
-        except PetraError as exc:
-            outcome = dict(failure_result(exc), failed=True)
-        result.update(remove_values(outcome, secrets) if secrets else outcome)
+        task_vars = task_vars or {}
+        result.update(self.checked_run(self._task_args(), lambda params: self.run_on_controller(
+            self._resolve_files(params), task_vars, bool(self._task.check_mode))))
         return result

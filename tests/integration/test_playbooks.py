@@ -16,25 +16,28 @@ COLLECTIONS_ROOT = os.path.dirname(list(ansible_collections.__path__)[0])
 BIN = os.path.dirname(sys.executable)
 
 
-def run_playbook(tmp_path, text, *args, expect_rc=0):
+def run_playbook(tmp_path, text, *args, expect_rc=0, extra_env=None, output=False):
+    """The recorded task results (with ``output``: and everything ansible-playbook printed)."""
     playbook = tmp_path / "play.yml"
     playbook.write_text(text)
     results = tmp_path / "results.json"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_NOCOLOR="1",
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "..", "support", "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="record_results", PETRA_TEST_RESULTS=str(results),
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **(extra_env or {}))
     result = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
                             + list(args), capture_output=True, text=True, env=env, timeout=300, check=False)
     assert result.returncode == expect_rc, result.stdout[-4000:] + result.stderr[-4000:]
-    return json.loads(results.read_text())
+    report = json.loads(results.read_text())
+    return (report, result.stdout + result.stderr) if output else report
 
 
 def task_results(report):
     return report
 
 
-PLAY = """
+# A play whose petra tasks reach the test registry through the group's module_defaults; its tasks follow.
+PLAY_HEADER = """
 - hosts: localhost
   gather_facts: false
   module_defaults:
@@ -43,7 +46,8 @@ PLAY = """
       registry_username: {user}
       registry_password: {password}
   tasks:
-    - name: build
+"""
+PLAY = PLAY_HEADER + """    - name: build
       petra.core.petra_bundle:
         definition:
           apiVersion: petra.dev/v1alpha1

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError, failure_result
+from ansible_collections.petra.core.plugins.module_utils.errors import failure_result
+from ansible_collections.petra.core.plugins.module_utils.no_log import secret_values
 
 
 def run_module(run, argument_spec, **constraints):
-    """Validate arguments, call ``run(params, check_mode)``, and report its result or its PetraError."""
+    """Validate arguments, call ``run(params, check_mode)``, and report its result or its failure."""
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **constraints)
+    # AnsibleModule masks what its validator collected; add the converted values the code may echo.
+    module.no_log_values.update(secret_values(argument_spec, module.validation_result))
     try:
         result = run(module.params, module.check_mode)
-    except PetraError as exc:
+    except Exception as exc:  # any failure goes through fail_json, which masks secrets in msg and traceback
         module.fail_json(**failure_result(exc))
     module.exit_json(**result)
