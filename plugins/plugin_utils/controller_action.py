@@ -19,7 +19,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.petra.core.plugins.module_utils.errors import failure_result
-from ansible_collections.petra.core.plugins.module_utils.no_log import secret_values
+from ansible_collections.petra.core.plugins.module_utils.adapters.no_log import secret_values
 
 
 def plain(value):

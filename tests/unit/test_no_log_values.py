@@ -8,7 +8,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
-from ansible_collections.petra.core.plugins.module_utils.no_log import secret_values
+from ansible_collections.petra.core.plugins.module_utils.adapters.no_log import secret_values
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 ACTION_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins", "action")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.petra.core.plugins.module_utils.errors import failure_result
-from ansible_collections.petra.core.plugins.module_utils.no_log import secret_values
+from ansible_collections.petra.core.plugins.module_utils.adapters.no_log import secret_values
 
 
 def run_module(run, argument_spec, **constraints):
