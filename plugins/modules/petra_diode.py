@@ -11,10 +11,12 @@ short_description: Carry a bundle across a one-way cross-domain solution as veri
 version_added: 0.1.0
 description:
   - "O(state=sent) turns a bundle into files a cross-domain solution (CDS) accepts: parts no larger than
-    O(max_part_size), each a C(.tar) holding one slice of the bundle, and a C(<name>.parts.json) index that lists
+    O(max_part_size), each a tar file holding one slice of the bundle (named C(.tar), or with another extension
+    of O(allowed_extensions) when the CDS profile refuses C(.tar)), and a C(<name>.parts.json) index that lists
     every part's SHA-256 and carries the bundle's signature text (C(.sig) files are refused by common CDS
     profiles). The index is signed with the bundle key."
-  - "O(state=received) reads the index, checks its signature, proves every part on its own (a missing or damaged
+  - "O(state=received) reads the index, checks its signature, refuses it when a part name is not a plain file
+    name, proves every part on its own (a missing or damaged
     part is named, and only those need sending again), streams the parts back into O(dest) (a temporary file,
     then renamed), writes C(<dest>.sig), and verifies the reassembled bundle with the same code as
     M(petra.core.petra_verify). A bundle that fails is removed."
@@ -25,7 +27,8 @@ description:
     C(clientRequestToken); with O(wait) it polls until every transfer is C(SUCCEEDED) and fails naming each
     C(REJECTED) or C(FAILED) part with Diode's C(errorMessage). A re-run uploads nothing already there and creates
     no duplicate transfer. Receiving downloads C(<mapping_id>/<s3_prefix>/...) from O(delivery_bucket) into
-    O(directory) and continues as the directory transport. The Diode client uses the service model shipped with
+    O(directory), keeping a local copy only when its SHA-256 is the one the signed index (or, for an index, the
+    object's checksum) gives, never for its size, and continues as the directory transport. The Diode client uses the service model shipped with
     the collection; O(diode_endpoint_url) points it at the AWS simulator or Petra's emulator (docs/diode.md)."
   - Runs on the controller; parts are streamed, memory stays flat.
 author:
@@ -108,7 +111,9 @@ options:
     required: true
   index:
     description:
-      - The index file name in O(directory) when receiving; needed only when the directory holds several.
+      - The index file name in O(directory) when receiving; needed only when the directory holds several that
+        verify with O(public_key). Indexes that do not verify are ignored when exactly one does
+        (see RV(indexes_ignored)).
     type: str
   public_key:
     description:
@@ -119,12 +124,17 @@ options:
     description:
       - The largest part, as bytes or with a unit (V(100MB) decimal, V(30GiB) binary). AWS Diode's default
         mapping limit is 100 MB; software-artifact mappings allow 30 GB.
+      - The smallest value is V(1061376) bytes (1 MiB of bundle data plus the tar wrapping), for instance V(1040KiB)
+        or V(2MB); a smaller one fails before anything is written.
     type: str
     default: 100MB
   allowed_extensions:
     description:
-      - File extensions the CDS accepts. Parts are C(.tar) and the index C(.json); the task fails before writing
-        anything when either is not allowed. The default fits the AWS Diode C(CDS_1) profile.
+      - File extensions the CDS accepts. Parts are named C(.tar) when it is listed, else with the first listed
+        extension other than C(json) (for instance V(zst), V(bin) or V(dat)); they are tar files whatever their name.
+        The index is C(.parts.json) when C(json) is listed, else C(.parts.<the parts' extension>).
+      - The task fails before writing anything when no extension is left for the parts (only V(json) listed).
+        The default fits the AWS Diode C(CDS_1) profile. Receiving needs no setting, it reads the names from the index.
     type: list
     elements: str
     default: [tar, json]
@@ -227,10 +237,29 @@ receipt:
   returned: transport is diode and state is sent
   type: dict
 downloaded:
-  description: With O(transport=diode) and O(state=received), the files fetched from the delivery bucket.
+  description: With O(transport=diode) and O(state=received), the index and part files taken from the delivery
+    bucket, fetched by this run or already there intact (RV(fetched) and RV(fetch_skipped)).
   returned: transport is diode and state is received
   type: list
   elements: str
+fetched:
+  description: With O(transport=diode) and O(state=received), the files this run downloaded, including any local copy
+    replaced because its content was not the signed one.
+  returned: transport is diode and state is received
+  type: list
+  elements: str
+fetch_skipped:
+  description: With O(transport=diode) and O(state=received), the files not downloaded because the local copy already
+    has the right SHA-256.
+  returned: transport is diode and state is received
+  type: list
+  elements: str
+indexes_ignored:
+  description: With O(state=received) and several indexes in O(directory), the ones passed over because they do not
+    verify (C(name) and C(reason)); only the one that verifies is used.
+  returned: when an index was passed over
+  type: list
+  elements: dict
 verification:
   description: With O(state=received), the result of verifying the reassembled bundle (as M(petra.core.petra_verify)
     returns it). Absent in check mode when the bundle would be rebuilt.

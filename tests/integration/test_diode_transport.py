@@ -143,3 +143,93 @@ def test_damaged_and_missing_parts_in_delivery_are_named(world):
         run_diode(receive_params(world), check_mode=False)
     assert info.value.parts == [sent["parts"][0], sent["parts"][1]]
     assert "missing: %s" % sent["parts"][0] in str(info.value) and "damaged: %s" % sent["parts"][1] in str(info.value)
+
+
+def delivered(world, name):
+    return "%s/bundles/%s" % (MAPPING, name)
+
+
+def test_resent_part_replaces_a_damaged_local_copy(world):
+    """The CDS damages a part in flight (same size); the sender sends it again; receiving fetches it again."""
+    sent = run_diode(params(world), check_mode=False)
+    damaged = sent["parts"][1]
+    body = bytearray(world["s3"].get_object(Bucket=world["high"], Key=delivered(world, damaged))["Body"].read())
+    body[len(body) // 2] ^= 0x01
+    world["s3"].put_object(Bucket=world["high"], Key=delivered(world, damaged), Body=bytes(body))
+    with pytest.raises(TransferError) as info:
+        run_diode(receive_params(world), check_mode=False)
+    assert info.value.parts == [damaged] and "damaged: %s" % damaged in str(info.value)
+    # Sending again: the source object goes, the part is uploaded and crosses once more.
+    world["s3"].delete_object(Bucket=world["low"], Key="bundles/" + damaged)
+    resent = run_diode(params(world), check_mode=False)
+    assert [t["name"] for t in resent["transfers"] if t["uploaded"]] == [damaged]
+    received = run_diode(receive_params(world), check_mode=False)
+    assert received["fetched"] == [damaged] and received["verification"]["verified"] is True
+    assert sorted(received["fetch_skipped"]) == sorted(n for n in sent["parts"] + [sent["index"]] if n != damaged)
+    assert sorted(received["downloaded"]) == sorted(sent["parts"] + [sent["index"]])
+    assert open(world["bundle"], "rb").read() == (world["dir"] / "received.tar.zst").read_bytes()
+    # A damaged local index (same size) is fetched again too; intact copies are kept.
+    index = world["dir"] / "inbox" / sent["index"]
+    text = index.read_text()
+    index.write_text(text.replace('"size"', '"sizf"', 1))
+    again = run_diode(receive_params(world), check_mode=False)
+    assert again["fetched"] == [sent["index"]] and again["changed"] is False
+    assert index.read_text() == text
+
+
+def test_zst_only_profile_is_served_end_to_end(world):
+    mapping = world["emulator"].mappings[MAPPING]
+    mapping.transfer_profile, mapping.extensions = "ZST_ONLY", ("zst",)
+    sent = run_diode(params(world, allowed_extensions=["zst"]), check_mode=False)
+    assert all(name.endswith(".zst") for name in sent["parts"]) and sent["index"] == "crossing-1.0.0.parts.zst"
+    assert {t["status"] for t in sent["transfers"]} == {"SUCCEEDED"}
+    received = run_diode(receive_params(world), check_mode=False)
+    assert received["index"] == sent["index"] and received["verification"]["verified"] is True
+    assert open(world["bundle"], "rb").read() == (world["dir"] / "received.tar.zst").read_bytes()
+
+
+def test_part_the_diode_refuses_is_reported_rejected(world):
+    """Sent as .tar to a profile that takes only .zst: every file is named REJECTED with Diode's own message."""
+    mapping = world["emulator"].mappings[MAPPING]
+    mapping.transfer_profile, mapping.extensions = "ZST_ONLY", ("zst",)
+    with pytest.raises(TransferError) as info:
+        run_diode(params(world), check_mode=False)
+    message = str(info.value)
+    names = sorted(os.listdir(world["dir"] / "outbox"))
+    assert sorted(info.value.parts) == names and len(names) >= 4
+    for name in names:
+        extension = name.rsplit(".", 1)[-1]
+        assert "%s REJECTED: file extension '.%s' is not allowed by transfer profile ZST_ONLY" % (
+            name, extension) in message
+    assert {f["status"] for f in info.value.details["receipt"]["files"]} == {"REJECTED"}
+
+
+def test_forged_index_in_the_delivery_bucket_does_not_block_delivery(world, tmp_path):
+    from ansible_collections.petra.core.plugins.module_utils.diode import parts
+    from ansible_collections.petra.core.tests.support import pki
+    sent = run_diode(params(world), check_mode=False)
+    other = tmp_path / "attacker.pem"
+    pki.write_ec_key(str(other))
+    genuine = json.loads((world["dir"] / "outbox" / sent["index"]).read_text())
+    forged = parts.signed_document(genuine["index"], load_signer(str(other)))
+    world["s3"].put_object(Bucket=world["high"], Key=delivered(world, "aaa.parts.json"),
+                           Body=json.dumps(forged).encode())
+    received = run_diode(receive_params(world), check_mode=False)
+    assert received["index"] == sent["index"] and received["verification"]["verified"] is True
+    assert [entry["name"] for entry in received["indexes_ignored"]] == ["aaa.parts.json"]
+    assert "not signed by any of the given keys" in received["indexes_ignored"][0]["reason"]
+    assert "aaa.parts.json" in received["warnings"][0]
+
+
+def test_unsafe_part_name_in_a_delivered_index_is_refused_before_any_download(world):
+    from ansible_collections.petra.core.plugins.module_utils.diode import parts
+    sent = run_diode(params(world), check_mode=False)
+    genuine = json.loads((world["dir"] / "outbox" / sent["index"]).read_text())
+    genuine["index"]["parts"][0]["name"] = "../escaped.tar"  # re-signed with the bundle key itself
+    world["s3"].put_object(Bucket=world["high"], Key=delivered(world, sent["index"]),
+                           Body=json.dumps(parts.signed_document(genuine["index"], load_signer(world["key"]))).encode())
+    with pytest.raises(TransferError) as info:
+        run_diode(receive_params(world), check_mode=False)
+    assert "is refused" in str(info.value) and "'../escaped.tar'" in str(info.value)
+    assert os.listdir(world["dir"] / "inbox") == [sent["index"]]
+    assert not (world["dir"] / "escaped.tar").exists()

@@ -165,5 +165,129 @@ def test_bad_sizes(text):
 
 
 def test_too_small_parts(bundle):
-    with pytest.raises(TransferError, match="no room"):
+    with pytest.raises(TransferError, match="below the smallest part size"):
         send(bundle, max_part_size="100KB")
+
+
+def test_smallest_part_size_is_stated_and_works(bundle):
+    """The smallest max_part_size is a number the error, the option description and docs/diode.md all give."""
+    smallest = parts.SMALLEST_MAX_PART_SIZE
+    with pytest.raises(TransferError) as info:
+        send(bundle, max_part_size=str(smallest - 1))
+    assert "%d bytes" % (smallest - 1) in str(info.value) and "at least %d" % smallest in str(info.value)
+    assert os.listdir(bundle["dir"] / "outbox") == []
+    sent = send(bundle, max_part_size=str(smallest))
+    outbox = bundle["dir"] / "outbox"
+    assert sent["part_count"] == 6 and all(os.path.getsize(outbox / n) <= smallest for n in sent["parts"])
+    assert receive(bundle)["verification"]["verified"] is True
+    from ansible_collections.petra.core.plugins.modules import petra_diode
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "diode.md")) as handle:
+        assert str(smallest) in handle.read()
+    assert str(smallest) in petra_diode.DOCUMENTATION
+
+
+def resign(bundle, index_path, change, key=None):
+    """Rewrite an index the way an attacker holding a signing key would: changed, and validly signed."""
+    document = json.loads(index_path.read_text())
+    change(document["index"])
+    signed = parts.signed_document(document["index"], load_signer(key or bundle["key"]))
+    index_path.write_text(json.dumps(signed))
+
+
+@pytest.mark.parametrize("where", ["relative", "absolute", "backslash", "nul", "dot", "dotdot", "subdir"])
+def test_part_names_that_are_not_plain_file_names_are_refused(bundle, where):
+    sent = send(bundle)
+    outbox = bundle["dir"] / "outbox"
+    outside = bundle["dir"] / "outside.tar"  # a valid copy of part 1, outside the inbox: old code read it
+    outside.write_bytes((outbox / sent["parts"][0]).read_bytes())
+    name = {"relative": "../outside.tar", "absolute": str(outside), "backslash": "..\\outside.tar",
+            "nul": "outside\0.tar", "dot": ".", "dotdot": "..", "subdir": "sub/outside.tar"}[where]
+    os.unlink(outbox / sent["parts"][0])
+
+    def rename_first(index):
+        index["parts"][0]["name"] = name
+    resign(bundle, outbox / sent["index"], rename_first)
+    with pytest.raises(TransferError) as info:
+        receive(bundle)
+    message = str(info.value)
+    assert "is refused" in message and repr(name) in message and sent["index"] in message
+    assert info.value.parts == [sent["index"]]
+    assert os.listdir(bundle["dir"] / "inbox") == []
+
+
+@pytest.mark.parametrize("name, refused", [("diode-1.0.0.part-0001-of-0004.tar", False), ("a.b-c_d.zst", False),
+                                           ("..", True), ("a..tar", True), ("a/b", True), ("a\\b", True),
+                                           ("", True), (None, True), ("/abs", True), ("a\0", True)])
+def test_unsafe_name(name, refused):
+    assert bool(parts.unsafe_name(name)) is refused
+
+
+def test_zst_only_profile(bundle):
+    """A profile without .tar still gets parts: named .zst, still tar files inside, and received back."""
+    sent = send(bundle, allowed_extensions=[".ZST"])
+    outbox = bundle["dir"] / "outbox"
+    assert sent["index"] == "diode-1.0.0.parts.zst"
+    assert sent["parts"] and all(n.endswith(".zst") for n in sent["parts"])
+    assert sorted(os.listdir(outbox)) == sorted(sent["parts"] + [sent["index"]])
+    with tarfile.open(outbox / sent["parts"][0]) as archive:
+        assert len(archive.getmembers()) == 1
+    received = receive(bundle)
+    assert received["index"] == sent["index"] and received["verification"]["verified"] is True
+
+
+@pytest.mark.parametrize("allowed, expected", [(["tar", "json"], ("tar", "json")), (["json", "tar"], ("tar", "json")),
+                                               (["zst"], ("zst", "zst")), (["json", "bin", "dat"], ("bin", "json")),
+                                               ([".DAT"], ("dat", "dat")), (["tar.gz", "txt"], ("tar.gz", "txt"))])
+def test_part_and_index_extensions_follow_the_profile(allowed, expected):
+    assert parts.choose_extensions(allowed) == expected
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("a.parts.json", True), ("a.parts.zst", True), (".parts.json", False), ("a.part-0001-of-0002.tar", False),
+    ("a.parts.json.6fA3b1e2", False), (".a.parts.json.x1y2.tmp", False), ("a.parts.part-0001-of-0002.zst", False)])
+def test_index_names(name, expected):
+    assert parts.is_index_name(name) is expected
+
+
+def test_forged_second_index_does_not_block_delivery(bundle, tmp_path):
+    sent = send(bundle)
+    outbox = bundle["dir"] / "outbox"
+    other = tmp_path / "other.pem"
+    pki.write_ec_key(str(other))
+    forged = outbox / "aaa-forged.parts.json"  # sorts first
+    forged.write_text((outbox / sent["index"]).read_text())
+    resign(bundle, forged, lambda index: None, key=str(other))
+    (outbox / "zzz-junk.parts.json").write_text("{not json")
+    received = receive(bundle)
+    assert received["index"] == sent["index"] and received["verification"]["verified"] is True
+    ignored = {entry["name"]: entry["reason"] for entry in received["indexes_ignored"]}
+    assert set(ignored) == {"aaa-forged.parts.json", "zzz-junk.parts.json"}
+    assert "not signed by any of the given keys" in ignored["aaa-forged.parts.json"]
+    assert "damaged" in ignored["zzz-junk.parts.json"]
+    assert sent["index"] in received["warnings"][0] and "aaa-forged.parts.json" in received["warnings"][0]
+
+
+def test_several_verifying_indexes_are_refused_and_named(bundle):
+    sent = send(bundle)
+    outbox = bundle["dir"] / "outbox"
+    (outbox / "copy.parts.json").write_text((outbox / sent["index"]).read_text())
+    with pytest.raises(TransferError) as info:
+        receive(bundle)
+    assert "2 of them verify with the given keys (copy.parts.json, %s)" % sent["index"] in str(info.value)
+    assert "say which one to use in 'index'" in str(info.value)
+    assert receive(bundle, index=sent["index"])["verification"]["verified"] is True
+
+
+def test_no_verifying_index_among_several_is_refused_with_reasons(bundle, tmp_path):
+    sent = send(bundle)
+    outbox = bundle["dir"] / "outbox"
+    other = tmp_path / "other.pem"
+    pki.write_ec_key(str(other))
+    (outbox / "junk.parts.json").write_text("[]")
+    resign(bundle, outbox / sent["index"], lambda index: None, key=str(other))
+    with pytest.raises(TransferError) as info:
+        receive(bundle)
+    message = str(info.value)
+    assert "none verifies with the given keys" in message
+    assert "%s: the part index" % sent["index"] in message and "junk.parts.json: the part index" in message

@@ -70,12 +70,14 @@ def run_aws_diode(params, check_mode):
     if params["state"] == "received":
         if not params.get("delivery_bucket"):
             raise TransferError("receiving from AWS Diode needs delivery_bucket", hint="Set the mapping's delivery bucket")
-        fetched = s3transport.download_delivery(s3, params["delivery_bucket"], params["mapping_id"],
-                                                params["s3_prefix"], params["directory"])
-        result = transfer.receive_from_directory(params["directory"], params["dest"],
-                                                 load_public_keys(params["public_key"]), params.get("index"),
-                                                 check_mode)
-        result["downloaded"] = fetched
+        public_keys = load_public_keys(params["public_key"])
+        delivery = s3transport.download_delivery(s3, params["delivery_bucket"], params["mapping_id"],
+                                                 params["s3_prefix"], params["directory"], public_keys,
+                                                 params.get("index"))
+        result = transfer.receive_from_directory(params["directory"], params["dest"], public_keys,
+                                                 params.get("index"), check_mode)
+        result.update(downloaded=delivery["fetched"] + delivery["skipped"], fetched=delivery["fetched"],
+                      fetch_skipped=delivery["skipped"])
         return result
     if not params.get("s3_bucket"):
         raise TransferError("sending through AWS Diode needs s3_bucket", hint="Set the mapping's source bucket")

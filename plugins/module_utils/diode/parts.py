@@ -33,7 +33,11 @@ INDEX_VERSION = 1
 READ_SIZE = 1 << 20
 TAR_OVERHEAD = 3 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE  # header, padding, end blocks, record padding
 MIN_PART_SIZE = 1 << 20
+PAX_ROOM = 1024  # a long member name needs a PAX header of its own
+SMALLEST_MAX_PART_SIZE = MIN_PART_SIZE + TAR_OVERHEAD + PAX_ROOM  # 1061376 bytes: 1 MiB of bundle plus the tar
+MAX_INDEX_SIZE = 64 << 20  # an index of 30 GB in 1 MiB parts is about 10 MB; anything far larger is not one
 DEFAULT_ALLOWED_EXTENSIONS = ("tar", "json")
+_PART_NAME_RE = re.compile(r"\.part-\d+-of-\d+\.[^/\\]+$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2, "mib": 1024 ** 2,
           "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1024 ** 4}
@@ -59,18 +63,67 @@ def part_names(stem, count, extension="tar"):
             for number in range(1, count + 1)]
 
 
-def index_name(stem):
-    return "%s.parts.json" % stem
+def index_name(stem, extension="json"):
+    return "%s.parts.%s" % (stem, extension)
+
+
+def index_stem(name):
+    return name.rsplit(".parts.", 1)[0]
+
+
+def is_index_name(name):
+    """Whether a file name is one of a part index (``<stem>.parts.<ext>``), not a part or a temporary file."""
+    stem, _dot, extension = name.rpartition(".")
+    return bool(extension) and stem.endswith(".parts") and len(stem) > len(".parts") and \
+        not _PART_NAME_RE.search(name)
+
+
+def _normalised(allowed):
+    return [extension.lower().lstrip(".") for extension in allowed if extension.strip(".")]
+
+
+def choose_extensions(allowed):
+    """(part extension, index extension) from the CDS's allow-list: a profile without ``.tar`` still gets parts.
+
+    The part stays a tar whatever its name says; ``tar`` and ``json`` are kept where allowed, so names do not
+    change for profiles that take them. The index needs a one-word extension to be found again on the far side.
+    """
+    allowed = _normalised(allowed)
+    part = "tar" if "tar" in allowed else next((e for e in allowed if e != "json"), None)
+    index = "json" if "json" in allowed else next((e for e in allowed if "." not in e), None)
+    if part is None:
+        raise TransferError("the CDS allows only %s files, so the parts have no extension of their own to cross "
+                            "with (the index is the .json)" % (", ".join("." + a for a in allowed) or "no"),
+                            hint="Add to allowed_extensions an extension the CDS profile accepts for the parts, such "
+                                 "as .tar, .zst, .bin or .dat (the parts stay tar files whatever their name)")
+    if index is None:
+        raise TransferError("the CDS allows only %s files, so the part index has no one-word extension to cross "
+                            "with" % ", ".join("." + a for a in allowed),
+                            hint="Add json, or another one-word extension the CDS profile accepts, to "
+                                 "allowed_extensions")
+    return part, index
 
 
 def check_extensions(names, allowed):
-    allowed = {extension.lower().lstrip(".") for extension in allowed}
-    refused = [name for name in names if name.rsplit(".", 1)[-1].lower() not in allowed]
+    allowed = _normalised(allowed)
+    refused = [name for name in names if not any(name.lower().endswith("." + a) for a in allowed)]
     if refused:
         raise TransferError("the CDS allows only %s files, so %s cannot cross" % (
             ", ".join("." + a for a in sorted(allowed)), ", ".join(refused)),
-            hint="Parts are .tar and the index is .json; add those to allowed_extensions if the CDS accepts them",
-            parts=refused)
+            hint="Add the extensions the CDS profile accepts to allowed_extensions", parts=refused)
+
+
+def unsafe_name(name):
+    """Why a part name is not a plain file name inside the parts directory, or None when it is one."""
+    if not isinstance(name, str) or not name:
+        return "it is not a file name"
+    if "\0" in name:
+        return "it holds a NUL byte"
+    if "/" in name or "\\" in name or os.path.isabs(name):
+        return "it is a path, not a file name"
+    if name in (".", "..") or ".." in name:
+        return "it refers to a directory above ('..') or to the directory itself"
+    return None
 
 
 def _part_tar(member, payload_size):
@@ -107,17 +160,23 @@ def hash_file(path):
 class PartPlan:
     """How a bundle is cut: the part size, the part names and the payload ranges."""
 
-    def __init__(self, bundle, max_part_size, stem=None):
+    def __init__(self, bundle, max_part_size, stem=None, extension="tar"):
         self.bundle = bundle
         self.size = os.path.getsize(bundle)
         self.stem = stem or os.path.basename(bundle).split(".tar.zst")[0]
-        payload = parse_size(max_part_size) - TAR_OVERHEAD - 1024
-        if payload < MIN_PART_SIZE:
-            raise TransferError("max_part_size %s leaves no room for a part" % max_part_size,
-                                hint="Parts must be at least 1 MiB plus the tar wrapping")
-        self.payload_size = payload
-        self.count = max(1, -(-self.size // payload))
-        self.names = part_names(self.stem, self.count)
+        limit = parse_size(max_part_size)
+        if limit < SMALLEST_MAX_PART_SIZE:
+            raise TransferError("max_part_size %s (%d bytes) is below the smallest part size, %d bytes (1 MiB of "
+                                "bundle data plus %d bytes of tar wrapping)" % (
+                                    max_part_size, limit, SMALLEST_MAX_PART_SIZE, TAR_OVERHEAD + PAX_ROOM),
+                                hint="Set max_part_size to at least %d (e.g. 1040KiB or 2MB)" % SMALLEST_MAX_PART_SIZE)
+        self.payload_size = limit - TAR_OVERHEAD - PAX_ROOM
+        self.count = max(1, -(-self.size // self.payload_size))
+        self.names = part_names(self.stem, self.count, extension)
+        for name in self.names:
+            if unsafe_name(name):
+                raise TransferError("the bundle file name %s gives the part name %s, which %s" % (
+                    os.path.basename(bundle), name, unsafe_name(name)), hint="Rename the bundle file")
 
     def ranges(self):
         for number, name in enumerate(self.names):
@@ -146,9 +205,11 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
     """Write the parts and the signed index of a bundle into out_dir; parts already there unchanged are kept."""
     if not os.path.isfile(bundle):
         raise TransferError("the bundle %s does not exist" % bundle, hint="Check 'src'")
-    plan = PartPlan(bundle, max_part_size)
     allowed = allowed_extensions or DEFAULT_ALLOWED_EXTENSIONS
-    check_extensions(plan.names + [index_name(plan.stem)], allowed)
+    part_extension, index_extension = choose_extensions(allowed)
+    plan = PartPlan(bundle, max_part_size, extension=part_extension)
+    index_file = index_name(plan.stem, index_extension)
+    check_extensions(plan.names + [index_file], allowed)
     signature_text = _read_signature_text(signature_path or bundle + ".sig")
     parts, written = [], []
     bundle_hash = hashlib.sha256()
@@ -182,18 +243,22 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
     cosigned = _cosignatures_over(bundle, index["bundle"]["sha256"])
     if cosigned:
         index["bundle"]["cosignatures"] = cosigned
-    body = canonical(index)
-    digest = hashlib.new(signer.hash_name, body).digest()
-    document = {"index": index, "signature": base64.b64encode(signer.sign_digest(digest)).decode("ascii")}
-    index_path = os.path.join(out_dir, index_name(plan.stem))
+    document = signed_document(index, signer)
+    index_path = os.path.join(out_dir, index_file)
     index_changed = _index_changed(index_path, index)
     if index_changed:
-        written.append(index_name(plan.stem))
+        written.append(index_file)
         if not check_mode:
             text = json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
             write_atomically(index_path, lambda handle: handle.write(text))
-    return {"index": index_name(plan.stem), "parts": [p["name"] for p in parts], "written": written,
+    return {"index": index_file, "parts": [p["name"] for p in parts], "written": written,
             "part_count": len(parts), "bundle_sha256": index["bundle"]["sha256"], "changed": bool(written)}
+
+
+def signed_document(index, signer):
+    """The index file's content: the index and the signer's signature over its canonical JSON."""
+    digest = hashlib.new(signer.hash_name, canonical(index)).digest()
+    return {"index": index, "signature": base64.b64encode(signer.sign_digest(digest)).decode("ascii")}
 
 
 def _index_changed(path, index):
@@ -224,7 +289,10 @@ def read_index(path, public_keys):
     """The verified index of a part set; refuses an index not signed by one of the keys."""
     try:
         with open(path, "rb") as handle:
-            document = json.load(handle)
+            data = handle.read(MAX_INDEX_SIZE + 1)
+        if len(data) > MAX_INDEX_SIZE:
+            raise ValueError("larger than %d bytes" % MAX_INDEX_SIZE)
+        document = json.loads(data)
         index, signature = document["index"], base64.b64decode(document["signature"])
     except OSError as exc:
         raise TransferError("cannot read the part index %s: %s" % (path, exc.strerror),
@@ -236,10 +304,27 @@ def read_index(path, public_keys):
     for key in public_keys:
         name = signing_keys.hash_name_for(key)
         if signing_keys.verify_digest(key, hashlib.new(name, body).digest(), signature):
+            _refuse_unsafe_names(index, path)
             return index
     raise TransferError("the part index %s is not signed by any of the given keys" % path,
                         hint="Give the bundle signer's public key; refuse parts whose index does not verify",
                         parts=[os.path.basename(path)])
+
+
+def _refuse_unsafe_names(index, path):
+    """Part names are joined to the inbox: one that is not a plain file name would read (or, downloading, write)
+    outside it, so the whole index is refused before any part is touched, even though its signature holds."""
+    entries = index.get("parts") if isinstance(index, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(part, dict) for part in entries):
+        raise TransferError("the part index %s is damaged (no list of parts)" % path,
+                            hint="Ask the sender to send the index again", parts=[os.path.basename(path)])
+    for part in entries:
+        reason = unsafe_name(part.get("name"))
+        if reason:
+            raise TransferError("the part index %s is refused: its part name %r is not a plain file name (%s)" % (
+                path, part.get("name"), reason),
+                hint="Petra never writes such an index; do not use this delivery, and find out who signed it",
+                parts=[os.path.basename(path)])
 
 
 def check_parts(index, directory):

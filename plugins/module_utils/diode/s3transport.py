@@ -12,25 +12,34 @@ CreateTransfer idempotent on Diode's side too).
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
 import os
+import re
 import time
+import uuid
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.aws.client import error_code, wrap_client_error
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
+from ansible_collections.petra.core.plugins.module_utils.diode import transfer as directory_transport
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 
 SHA256_METADATA = "petra-sha256"
+UPLOAD_METADATA = "petra-upload"  # one value per upload: S3 times have one-second resolution, versions may be off
 TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED")
 RETRYABLE = ("ResourceLimitExceededException", "TransientFailureException", "ThrottlingException")
 
 
-def client_request_token(mapping_id, key, sha256, attempt=0):
-    """The same object, sent again after ``attempt`` failed transfers, gets the same token: no duplicates."""
-    text = "%s|%s|%s|%d" % (mapping_id, key, sha256, attempt)
+def client_request_token(mapping_id, key, sha256, attempt=0, upload=""):
+    """The same object, sent again after ``attempt`` failed transfers, gets the same token: no duplicates.
+
+    ``upload`` tells uploads of the same bytes apart (S3 version or upload time): a part uploaded again, because the
+    far side received it damaged, must cross again, not get the earlier transfer back for the same token.
+    """
+    text = "%s|%s|%s|%d|%s" % (mapping_id, key, sha256, attempt, upload)
     return "petra:" + hashlib.sha256(text.encode()).hexdigest()[:58]
 
 
@@ -55,6 +64,10 @@ def _retrying(call, action, attempts=8, backoff=0.5):
     raise TransferError("%s kept failing" % action)
 
 
+def _upload_id(head, since):
+    return (head.get("Metadata") or {}).get(UPLOAD_METADATA) or head.get("VersionId") or "%.0f" % since
+
+
 class DiodeSender:
     def __init__(self, s3, diode, bucket, mapping_id, prefix="", kms_key_id=None):
         self.s3 = s3
@@ -74,7 +87,8 @@ class DiodeSender:
         return head if (head.get("Metadata") or {}).get(SHA256_METADATA) == sha256 else None
 
     def upload(self, path, key, sha256, bundle_name):
-        extra = {"ChecksumAlgorithm": "SHA256", "Metadata": {SHA256_METADATA: sha256},
+        metadata = {SHA256_METADATA: sha256, UPLOAD_METADATA: uuid.uuid4().hex}
+        extra = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata,
                  "Tagging": "petra-mapping-id=%s&petra-bundle=%s" % (self.mapping_id, bundle_name)}
         if self.kms_key_id:
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
@@ -107,7 +121,7 @@ class DiodeSender:
         records = []
         changed = False
         names = sent["parts"] + [sent["index"]]
-        bundle_name = sent["index"][:-len(".parts.json")]
+        bundle_name = part_files.index_stem(sent["index"])
         for name in names:
             path = os.path.join(directory, name)
             sha256 = part_files.hash_file(path)
@@ -126,7 +140,7 @@ class DiodeSender:
             if created:
                 changed = True
                 if not check_mode:
-                    token = client_request_token(self.mapping_id, key, sha256, failed)
+                    token = client_request_token(self.mapping_id, key, sha256, failed, _upload_id(head, since))
                     transfer = _retrying(lambda: self.diode.create_transfer(
                         description=describe(bundle_name, name.rsplit(".", 1)[0].rsplit(".", 1)[-1]),
                         s3Bucket=self.bucket, s3Key=key, mappingId=self.mapping_id, clientRequestToken=token,
@@ -190,22 +204,58 @@ def write_receipt(document, path):
     write_atomically(path, lambda handle: handle.write(text))
 
 
-def download_delivery(s3, bucket, mapping_id, prefix, directory):
-    """Copy the delivered part files and index (``<mappingId>/<prefix>...``) into directory, streaming."""
+def download_delivery(s3, bucket, mapping_id, prefix, directory, public_keys, index=None):
+    """Bring the delivery (``<mappingId>/<prefix>...``) into directory, streaming, and say what was fetched and
+    what was already there.
+
+    A local copy is kept only when its content is right, never for its size: a re-sent part has the size of the
+    damaged copy it replaces. Index files are compared with the object's SHA-256; parts with the SHA-256 the
+    verified index lists, and only the parts that index names are fetched.
+    """
     root = "%s/%s" % (mapping_id, prefix.strip("/") + "/" if prefix.strip("/") else "")
     paginator = s3.get_paginator("list_objects_v2")
-    fetched = []
+    keys = {}
     for page in _retrying(lambda: list(paginator.paginate(Bucket=bucket, Prefix=root)),
                           "S3 ListObjectsV2 s3://%s/%s" % (bucket, root)):
         for item in page.get("Contents") or []:
             name = item["Key"][len(root):]
-            if "/" in name or not (name.endswith(".tar") or name.endswith(".parts.json")):
-                continue
-            target = os.path.join(directory, name)
-            if os.path.isfile(target) and os.path.getsize(target) == item["Size"]:
-                fetched.append(name)
-                continue
-            _retrying(lambda key=item["Key"], target=target: s3.download_file(bucket, key, target),
-                      "S3 download of s3://%s/%s" % (bucket, item["Key"]))
-            fetched.append(name)
-    return fetched
+            if not part_files.unsafe_name(name):
+                keys[name] = item["Key"]
+    fetched, skipped = [], []
+
+    def fetch(name, sha256):
+        target = os.path.join(directory, name)
+        if sha256 and os.path.isfile(target) and part_files.hash_file(target) == sha256:
+            skipped.append(name)
+            return
+        _retrying(lambda: s3.download_file(bucket, keys[name], target),
+                  "S3 download of s3://%s/%s" % (bucket, keys[name]))
+        fetched.append(name)
+
+    for name in sorted(name for name in keys if part_files.is_index_name(name)):
+        fetch(name, _object_sha256(s3, bucket, keys[name]))
+    index_path, document, passed_over = directory_transport.find_index(directory, public_keys, index)
+    for part in document["parts"]:
+        if part["name"] in keys:  # a part not delivered is named as missing when the parts are proven
+            fetch(part["name"], part["sha256"])
+    return {"index": os.path.basename(index_path), "fetched": fetched, "skipped": skipped,
+            "indexes_ignored": passed_over}
+
+
+def _object_sha256(s3, bucket, key):
+    """The whole-object SHA-256 (hex) S3 keeps for an object, or None: the S3 checksum when it is over the whole
+    object, else the digest the sender put in the metadata (copied with the object on delivery)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except Exception as exc:  # botocore raises many types; the object is then fetched, and proven afterwards
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise TransferError(wrap_client_error(exc, "S3 HeadObject s3://%s/%s" % (bucket, key)).message)
+    checksum = head.get("ChecksumSHA256") or ""
+    if checksum and "-" not in checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        try:
+            return base64.b64decode(checksum, validate=True).hex()
+        except ValueError:
+            return None
+    stated = (head.get("Metadata") or {}).get(SHA256_METADATA) or ""
+    return stated if re.match(r"^[0-9a-f]{64}$", stated) else None

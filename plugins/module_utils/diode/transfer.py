@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
@@ -27,20 +26,43 @@ def send_to_directory(bundle, directory, signer, max_part_size, signature_path=N
     return result
 
 
-def find_index(directory, index=None):
+def find_index(directory, public_keys, index=None):
+    """(path, verified index, the indexes passed over as [{name, reason}]).
+
+    Anyone who can write to the inbox can add a signed-looking index: with several, the one that verifies with
+    the given keys is used when it is the only one; the others are named, never read further.
+    """
     if index:
-        return os.path.join(directory, index)
-    found = sorted(glob.glob(os.path.join(directory, "*.parts.json")))
-    if len(found) != 1:
-        raise TransferError("%s holds %d part indexes (%s); say which one to use in 'index'" % (
-            directory, len(found), ", ".join(os.path.basename(f) for f in found) or "none"),
-            hint="Each bundle travels as <name>.part-NNNN-of-NNNN.tar files and one <name>.parts.json")
-    return found[0]
+        path = os.path.join(directory, index)
+        return path, part_files.read_index(path, public_keys), []
+    found = sorted(name for name in os.listdir(directory)
+                   if part_files.is_index_name(name) and os.path.isfile(os.path.join(directory, name)))
+    if not found:
+        raise TransferError("%s holds no part index (<name>.parts.json)" % directory,
+                            hint="The index travels with the parts; it must arrive too")
+    if len(found) == 1:
+        path = os.path.join(directory, found[0])
+        return path, part_files.read_index(path, public_keys), []
+    verified, refused = [], []
+    for name in found:
+        try:
+            verified.append((name, part_files.read_index(os.path.join(directory, name), public_keys)))
+        except TransferError as exc:
+            refused.append({"name": name, "reason": exc.message})
+    if len(verified) == 1:
+        return os.path.join(directory, verified[0][0]), verified[0][1], refused
+    if verified:
+        why = "%d of them verify with the given keys (%s)" % (len(verified), ", ".join(n for n, _i in verified))
+    else:
+        why = "none verifies with the given keys (%s)" % "; ".join("%s: %s" % (r["name"], r["reason"]) for r in refused)
+    raise TransferError("%s holds %d part indexes (%s) and %s; say which one to use in 'index'" % (
+        directory, len(found), ", ".join(found), why),
+        hint="Each bundle travels as <name>.part-NNNN-of-NNNN.<ext> files and one <name>.parts.<ext> index, "
+             "signed with the bundle key", parts=[r["name"] for r in refused])
 
 
 def receive_from_directory(directory, dest, public_keys, index=None, check_mode=False):
-    index_path = find_index(directory, index)
-    document = part_files.read_index(index_path, public_keys)
+    index_path, document, passed_over = find_index(directory, public_keys, index)
     missing, corrupt = part_files.check_parts(document, directory)
     if missing or corrupt:
         words = []
@@ -56,6 +78,11 @@ def receive_from_directory(directory, dest, public_keys, index=None, check_mode=
     result = {"index": os.path.basename(index_path), "dest": dest, "signature": dest + ".sig",
               "parts": [p["name"] for p in document["parts"]], "part_count": len(document["parts"]),
               "bundle_sha256": document["bundle"]["sha256"], "size": document["bundle"]["size"]}
+    if passed_over:
+        result["indexes_ignored"] = passed_over
+        ignored = "; ".join("%s (%s)" % (r["name"], r["reason"]) for r in passed_over)
+        result["warnings"] = ["used %s, the only part index in %s that verifies; ignored %s" % (
+            os.path.basename(index_path), directory, ignored)]
     if _already_there(dest, document):
         result["verification"] = verify_bundle(dest, public_keys)
         result["changed"] = False
