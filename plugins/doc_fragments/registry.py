@@ -35,6 +35,8 @@ options:
   registry_timeout:
     description:
       - Seconds to wait for a registry to answer or to send the next bytes, before retrying.
+      - Connecting and sending a request body wait 10 seconds, or this long when it is shorter, so a stalled upload is
+        noticed within this time.
     type: float
     default: 60.0
   registry_ecr:
@@ -48,6 +50,9 @@ options:
     description:
       - How many times a failed registry request (connection error, HTTP 429 or 5xx, broken download) is retried
         with exponential backoff. Broken blob downloads resume where they stopped.
+      - A blob upload that is reset, stalls or loses its upload session is sent again in a new session (or resumed
+        from the offset the registry confirms) this many times; a load then tries it again in a later pass over the
+        bundle.
     type: int
     default: 4
 """

@@ -140,11 +140,19 @@ def test_untrusted_tls(registry, tmp_path, ec_key):
     assert "TLS" in str(info.value) and "ca_file" in str(info.value)
 
 
-def test_missing_tag(registry, tmp_path, ec_key):
+@pytest.mark.parametrize("reference,missing", [
+    ("team/app:9.9", "has no tag 9.9 in repository team/app"),
+    ("team/app@sha256:" + "0" * 64, "has no manifest sha256:%s in repository team/app" % ("0" * 64)),
+    ("team/nothing:1.0", "has no repository team/nothing"),
+], ids=["tag", "digest", "repository"])
+def test_missing_reference_names_what_is_missing(registry, tmp_path, ec_key, reference, missing):
+    """distribution answers MANIFEST_UNKNOWN whether the tag, the digest or the whole repository is missing: the
+    message says which one, and what to check."""
     key, _pub = ec_key
     with pytest.raises(BundleError) as info:
-        build(registry, tmp_path, key, [{"ref": "%s/team/app:9.9" % registry.registry.host}])
-    assert "team/app:9.9" in str(info.value) and "has no" in str(info.value)
+        build(registry, tmp_path, key, [{"ref": "%s/%s" % (registry.registry.host, reference)}])
+    assert reference in str(info.value) and missing in str(info.value)
+    assert ("list-tags" in str(info.value)) == reference.endswith(":9.9")
 
 
 def test_registry_down(registry, tmp_path, ec_key):

@@ -13,6 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci.registry import (
     UploadInterrupted,
 )
 from ansible_collections.petra.core.tests.support import servers
+from ansible_collections.petra.core.tests.support.proxy import FaultyProxy
 
 USER = ("uploader", "Upl0ad-pass")
 
@@ -118,3 +119,76 @@ def test_manifest_head_and_put(target):
     assert writer.manifest_digest("team/m", "v1") is None
     assert writer.put_manifest("team/m", "v1", manifest, "application/vnd.oci.image.manifest.v1+json") == digest
     assert writer.manifest_digest("team/m", "v1") == digest
+
+
+# -- through a proxy that stalls or resets connections (tests/support/proxy.py) -------------------------------------
+MIB = 1024 * 1024
+
+
+def proxied_writer(target, proxy, retries=2, **kwargs):
+    """A writer reaching the registry through the proxy, with a 1 s timeout so stalls cost seconds."""
+    client = RegistryClient(proxy.host, Credentials(*USER), ca_file=target.tls["ca.pem"], connect_timeout=1.0,
+                            read_timeout=1.0, retries=retries, backoff=0.2)
+    return RegistryWriter(client, chunk_size=kwargs.pop("chunk_size", 32 * MIB), **kwargs)
+
+
+def blob(size):
+    data = os.urandom(size)
+    return data, "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("mode", ["stall", "reset"])
+@pytest.mark.parametrize("size", [3 * MIB, 10 * MIB], ids=["single-put", "streamed-patch"])
+def test_interrupted_upload_completes_in_a_new_session(target, mode, size):
+    """The first connection that carries 1 MiB stalls (or is reset). distribution drops that session (its stored
+    size no longer matches the state token: BLOB_UPLOAD_INVALID), so the writer opens a new one and sends the bytes
+    it still holds: the whole blob for a single PUT, the replay window for a streamed PATCH."""
+    data, digest = blob(size)
+    with FaultyProxy(target.port, mode, after=MIB, faults=1) as proxy:
+        writer = proxied_writer(target, proxy)
+        writer.upload("acc/one", digest, len(data), pieces(data, 256 * 1024))
+        assert proxy.faulted == 1
+    assert b"".join(client_for(target).iter_blob("acc/one", digest, len(data))) == data
+
+
+def test_interrupted_chunked_upload_starts_over_in_a_new_session(target):
+    """Several repositories at once (no mount), chunk by chunk: a reset inside the first chunk loses the session,
+    and the chunk still at hand goes again into a new one."""
+    data, digest = blob(6 * MIB)
+    with FaultyProxy(target.port, "reset", after=MIB, faults=1) as proxy:
+        writer = proxied_writer(target, proxy, chunk_size=4 * MIB, monolithic_limit=0)
+        writer.upload_many(["acc/one", "acc/two"], digest, len(data), pieces(data, 256 * 1024))
+        assert proxy.faulted == 1
+    for repository in ("acc/one", "acc/two"):
+        assert b"".join(client_for(target).iter_blob(repository, digest, len(data))) == data
+
+
+@pytest.mark.parametrize("mode,size", [("stall", 3 * MIB), ("reset", 10 * MIB)])
+def test_unreachable_registry_is_an_interrupted_upload(target, mode, size):
+    """Every connection that carries 1 MiB stalls or is reset: after the bounded retries the upload reports an
+    interruption naming the registry and the blob, with the advice to run again, never a missing repository."""
+    data, digest = blob(size)
+    with FaultyProxy(target.port, mode, after=MIB) as proxy:
+        writer = proxied_writer(target, proxy, retries=1)
+        with pytest.raises(UploadInterrupted) as info:
+            writer.upload("acc/one", digest, len(data), pieces(data, 256 * 1024))
+        assert proxy.faulted == 2
+    message = str(info.value)
+    assert proxy.host in message and digest in message and "Run again" in message
+    assert "has no" not in message and "_state=" not in message
+    assert not RegistryWriter(client_for(target)).blob_exists("acc/one", digest)
+
+
+def test_mount_that_cannot_get_through_is_an_interrupted_upload(target):
+    """A mount is an upload that sends no bytes: when every connection is reset it reports an interruption naming
+    the blob (the loader then sends the blob instead), not a TLS or repository problem."""
+    data, digest = blob(100_000)
+    RegistryWriter(client_for(target)).upload("acc/one", digest, len(data), [data])
+    with FaultyProxy(target.port, "reset", after=0) as proxy:
+        writer = proxied_writer(target, proxy, retries=1)
+        with pytest.raises(UploadInterrupted) as info:
+            writer.mount("acc/two", digest, "acc/one")
+        assert proxy.faulted >= 2
+    assert digest in str(info.value) and "acc/two" in str(info.value) and proxy.host in str(info.value)
+    with FaultyProxy(target.port, "reset", after=0, faults=1) as proxy:
+        assert proxied_writer(target, proxy).mount("acc/two", digest, "acc/one") is True

@@ -78,6 +78,7 @@ class BundleLoader:
     """Loads one verified bundle into one target registry."""
 
     STREAM_PASSES = 3
+    BROKEN_IN_A_ROW = 2  # blob uploads that break off one after another before a pass stops trying
 
     def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4,
                  verify_options=None, admit=None):
@@ -95,6 +96,7 @@ class BundleLoader:
         self.metadata = None
         self.items = []
         self.custody_items = []
+        self._owners = {}  # blob digest -> what needs it ("image <ref>", "file <name>"), named in errors
 
     # -- pass 1 --------------------------------------------------------------------------------------
     def _verify(self):
@@ -134,6 +136,7 @@ class BundleLoader:
         for item in pending:
             for digest, size in item.blobs.items():
                 sizes[digest] = size
+                self._owners.setdefault(digest, set()).add("%s %s" % (item.kind, item.source))
                 if not presence[(item.repository, digest)]:
                     wanted.setdefault(digest, set()).add(item.repository)
         holder = {}
@@ -166,7 +169,11 @@ class BundleLoader:
         for repository in sorted(repositories):
             if repository == source:
                 continue
-            if self.writers.get().mount(repository, digest, source):
+            try:
+                mounted = self.writers.get().mount(repository, digest, source)
+            except UploadInterrupted:
+                mounted = False  # the streaming pass for refused mounts sends the blob there instead
+            if mounted:
                 report.add(blobs_mounted=1)
             else:
                 refused.add(repository)
@@ -174,17 +181,26 @@ class BundleLoader:
 
     def _uploader(self, targets, uploaded, broken, report):
         """The per-entry callback of a streaming pass: upload wanted blobs, note the ones that broke off."""
+        in_a_row = []  # the interruptions since the last blob that got through
+
         def on_entry(name, entry, chunks):
             digest = entry["digest"]
             if not name.startswith("blobs/") or digest not in targets:
                 return
             repositories = targets[digest]
+            if len(in_a_row) >= self.BROKEN_IN_A_ROW:
+                # The registry is out of reach for now: the rest waits for the next pass rather than each blob
+                # spending its retries and timeouts.
+                broken[digest] = in_a_row[-1]
+                return
             try:
                 self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
             except UploadInterrupted as exc:
                 # The archive streams on; this blob goes again in the next pass.
                 broken[digest] = exc
+                in_a_row.append(exc)
                 return
+            del in_a_row[:]
             report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
             uploaded[digest] = (repositories[0], entry["size"])
         return on_entry
@@ -210,10 +226,14 @@ class BundleLoader:
             if not broken:
                 return uploaded
             targets = {digest: targets[digest] for digest in broken}
-        first = next(iter(broken.values()))
-        raise LoadError("%d blob upload(s) kept breaking off after %d passes over the bundle; the last: %s" % (
-            len(broken), self.STREAM_PASSES, first.message), hint="Check the network path and the registry's "
-            "storage, then run again: what is stored is kept")
+        digest, first = next(iter(broken.items()))
+        owners = ", ".join(sorted(self._owners.get(digest) or ["the bundle"]))
+        more = " (and %d more blobs)" % (len(broken) - 1) if len(broken) > 1 else ""
+        raise LoadError(
+            "registry %s stayed out of reach: blob %s of %s%s did not get through in %d passes over the bundle; the "
+            "last attempt: %s" % (self.target.host, digest, owners, more, self.STREAM_PASSES, first.message),
+            hint="Check the network path to %s and the registry's storage, then run the load again: it resumes, "
+                 "skipping the blobs already stored" % self.target.host)
 
     def _push_manifests(self, pending, manifests, report):
         def push(item):

@@ -27,3 +27,15 @@ class AuthenticationError(RegistryError):
 
 class DigestMismatch(RegistryError):
     """Content received does not hash to the digest it was asked for by."""
+
+
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer: the connection was refused, reset or timed out, or a gateway answered 5xx/429."""
+
+
+class UploadInterrupted(RegistryError):
+    """An upload broke off before the registry stored the blob; sending it again completes it."""
+
+
+class UploadSessionLost(UploadInterrupted):
+    """The registry no longer knows an upload session (BLOB_UPLOAD_UNKNOWN/INVALID): a new one must be opened."""

@@ -15,6 +15,7 @@ import collections
 import hashlib
 import json
 import re
+import ssl
 import time
 import urllib.parse
 
@@ -31,6 +32,9 @@ from ansible_collections.petra.core.plugins.module_utils.oci.errors import (
     AuthenticationError,
     DigestMismatch,
     RegistryError,
+    RegistryUnreachable,
+    UploadInterrupted,
+    UploadSessionLost,
 )
 
 USER_AGENT = "petra.core"
@@ -38,6 +42,7 @@ CHUNK_SIZE = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20  # the distribution spec's own limit for manifests
 _RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
+_STATE_RE = re.compile(r"([?&])_state=[^&]*&?")
 
 
 def parse_challenge(header):
@@ -46,6 +51,31 @@ def parse_challenge(header):
         return None, {}
     scheme, _sep, rest = header.partition(" ")
     return scheme.strip().lower(), dict(_CHALLENGE_PARAM_RE.findall(rest))
+
+
+def _connection_broke(exc):
+    """Whether a TLS error is the connection ending mid-way (reset, EOF), not a certificate or protocol problem."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError, ConnectionError)):
+            return True
+        # requests and urllib3 wrap the ssl error in args, .reason (MaxRetryError) or the exception chain.
+        nested = [arg for arg in (getattr(exc, "reason", None),) + tuple(getattr(exc, "args", ()))
+                  + (exc.__cause__, exc.__context__) if isinstance(arg, BaseException)]
+        exc = nested[0] if nested else None
+    return False
+
+
+def _shown(url):
+    """A URL for messages, without the long state token of upload sessions."""
+    return _STATE_RE.sub(r"\1", url).rstrip("?&")
+
+
+def _reason(exc):
+    """Why a request failed, without the URL (and its query) that requests repeats in its message."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return str(reason or exc)
 
 
 def sha256_digest(data):
@@ -150,18 +180,18 @@ class RegistryClient:
             try:
                 response = self.session.request(method, url, headers=send_headers, auth=auth, stream=stream,
                                                 timeout=self.timeout, verify=self.verify, **kwargs)
-            except requests.exceptions.SSLError as exc:
-                raise RegistryError(
-                    "TLS with registry %s failed (%s %s): %s" % (self.host, method, url, exc),
-                    hint="Give the registry's CA certificate in ca_file; use insecure_registries only for a "
-                         "registry that serves plain HTTP")
             except requests.RequestException as exc:
+                if isinstance(exc, requests.exceptions.SSLError) and not _connection_broke(exc):
+                    raise RegistryError(
+                        "TLS with registry %s failed (%s %s): %s" % (self.host, method, _shown(url), _reason(exc)),
+                        hint="Give the registry's CA certificate in ca_file; use insecure_registries only for a "
+                             "registry that serves plain HTTP")
                 if retry and attempt < self.retries:
                     attempt += 1
                     time.sleep(self.backoff * (2 ** (attempt - 1)))
                     continue
-                raise RegistryError(
-                    "cannot reach registry %s (%s %s): %s" % (self.host, method, url, exc),
+                raise RegistryUnreachable(
+                    "cannot reach registry %s (%s %s): %s" % (self.host, method, _shown(url), _reason(exc)),
                     hint="Check that the registry is up, that its name resolves, the TLS trust (ca_file), "
                          "and whether it serves plain HTTP (insecure_registries)")
             if response.status_code == 401 and not authorized_once:
@@ -195,11 +225,43 @@ class RegistryClient:
                     self.host, repository or "the catalog", response.status_code, ", " + detail if detail else ""),
                 hint="Give registry_username/registry_password, or log in with 'skopeo login %s'" % self.host)
         if response.status_code == 404:
+            if urllib.parse.urlsplit(url).path.partition("/blobs/uploads/")[2]:
+                # An upload session's own URL: distribution forgets a session whose stored size no longer matches
+                # its state token (after a broken request) or that it completed. Not a missing repository, and a
+                # new session fixes it.
+                raise UploadSessionLost("registry %s no longer has the upload session for %s (%s)" % (
+                    self.host, repository, detail or "not found"), hint="Send the blob again in a new session")
+            missing, hint = self._missing(url, repository, detail)
             raise RegistryError("registry %s has no %s (%s %s: %s)" % (
-                self.host, repository, method, url, detail or "not found"),
-                hint="Check the image reference: repository, tag and digest")
-        raise RegistryError("registry %s answered HTTP %d to %s %s%s" % (
-            self.host, response.status_code, method, url, ": " + detail if detail else ""))
+                self.host, missing, method, url, detail or "not found"), hint=hint)
+        # A gateway or overload status after the retries means the registry is out of reach for now.
+        error = RegistryUnreachable if response.status_code in _RETRY_STATUS else RegistryError
+        raise error("registry %s answered HTTP %d to %s %s%s" % (
+            self.host, response.status_code, method, _shown(url), ": " + detail if detail else ""))
+
+    def _missing(self, url, repository, detail):
+        """(what a 404 says is missing, what to check): a repository, a tag, a manifest digest or a blob."""
+        kind, _sep, reference = urllib.parse.urlsplit(url).path.partition("/v2/%s/" % repository)[2].partition("/")
+        if kind == "manifests" and "NAME_UNKNOWN" not in detail:
+            # distribution answers MANIFEST_UNKNOWN for a repository it does not have, too: its tag list tells.
+            try:
+                listing = self.request("GET", "%s/tags/list" % repository, repository, allow_missing=True)
+                listing.close()
+                known = listing.status_code == 200
+            except RegistryError:
+                known = None
+            if known is not False:
+                is_digest = ":" in reference
+                missing = "%s %s in repository %s" % ("manifest" if is_digest else "tag", reference, repository)
+                if known is None:
+                    missing += " (or no such repository)"
+                return missing, ("Check the digest: it must be one the repository holds" if is_digest else
+                                 "Check the tag; 'skopeo list-tags docker://%s/%s' lists those it has" % (
+                                     self.host, repository))
+        elif kind == "blobs" and "BLOB_UNKNOWN" in detail:
+            return "blob %s in repository %s" % (reference, repository), \
+                "The repository lacks a blob its manifest names; push the image again"
+        return "repository %s" % repository, "Check the repository name in the image reference"
 
     # -- reading ---------------------------------------------------------------------------------
     def get_manifest(self, repository, reference, allow_missing=False):
@@ -339,8 +401,8 @@ class ClientPool:
                               read_timeout=self.read_timeout, retries=self.retries)
 
 
-class UploadInterrupted(RegistryError):
-    """An upload broke off; ``confirmed`` bytes are stored in the registry's upload session."""
+# Sending again resumes: blobs already stored are skipped, and a new upload session replaces a dropped one.
+_SEND_AGAIN = "Run again: blobs already stored are skipped and the upload starts over in a new session"
 
 
 def _absolute(base, location):
@@ -371,20 +433,32 @@ class RegistryWriter:
         return response.headers.get("Docker-Content-Digest")
 
     def mount(self, repository, digest, from_repository):
-        """Cross-repository mount; True when the registry mounted the blob without an upload."""
-        response = self.client.request(
-            "POST", "%s/blobs/uploads/?mount=%s&from=%s" % (repository, digest, urllib.parse.quote(from_repository)),
-            repository, scope_actions="pull,push", ok=(201, 202))
+        """Cross-repository mount; True when the registry mounted the blob without an upload.
+
+        A mount that cannot get through raises UploadInterrupted, as an upload would: the blob is still to send.
+        """
+        path = "%s/blobs/uploads/?mount=%s&from=%s" % (repository, digest, urllib.parse.quote(from_repository))
+        try:
+            response = self.client.request("POST", path, repository, scope_actions="pull,push", ok=(201, 202))
+        except RegistryUnreachable as exc:
+            raise UploadInterrupted("mounting blob %s into %s/%s from %s broke off: %s" % (
+                digest, self.client.host, repository, from_repository, exc.message), hint=_SEND_AGAIN)
         response.close()
         if response.status_code == 201:
             return True
         location = response.headers.get("Location")
         if location:
             # The registry opened an upload session instead; close it rather than leave it to expire.
-            cancel = self.client.request("DELETE", _absolute(self.client.url(""), location), repository,
-                                         scope_actions="pull,push", ok=(204, 202, 200), allow_missing=True)
-            cancel.close()
+            self._cancel(repository, _absolute(self.client.url(""), location))
         return False
+
+    def _cancel(self, repository, location):
+        """Close an unused upload session; one left open only expires, so failing to close it is no error."""
+        try:
+            self.client.request("DELETE", location, repository, scope_actions="pull,push", ok=(204, 202, 200),
+                                allow_missing=True, retry=False).close()
+        except RegistryError:
+            pass
 
     def _start(self, repository):
         response = self.client.request("POST", "%s/blobs/uploads/" % repository, repository, scope_actions="pull,push",
@@ -406,38 +480,82 @@ class RegistryWriter:
             return 0, location
         return int(value.split("-")[1]) + 1, location
 
+    def _stored(self, repository, digest):
+        """Whether the registry holds the blob: a request that broke off may have completed before its answer."""
+        try:
+            response = self.client.request("HEAD", "%s/blobs/%s" % (repository, digest), repository,
+                                           allow_missing=True, retry=False)
+        except RegistryError:
+            return False
+        response.close()
+        return response.status_code == 200
+
+    def _pause(self, attempt):
+        time.sleep(self.client.backoff * (2 ** (attempt - 1)))
+
     def upload(self, repository, digest, size, chunks):
-        """Upload a blob from an iterator of bytes: one PUT when small, else PATCH chunks, resuming a broken one."""
+        """Upload a blob from an iterator of bytes: one PUT when small, else a streamed PATCH, resuming a broken one."""
         self.upload_many([repository], digest, size, chunks)
 
     def upload_many(self, repositories, digest, size, chunks):
-        """Upload one stream of bytes into several repositories at once (for registries that will not mount)."""
-        sessions = [[repository, self._start(repository), 0] for repository in repositories]
-        if size <= self.monolithic_limit:
-            body = b"".join(chunks)
-            for repository, location, _offset in sessions:
-                self._finish(repository, location, digest, body)
-            return
-        if len(sessions) == 1:
-            repository, location, _offset = sessions[0]
-            self._finish(repository, self._stream(repository, location, size, chunks), digest, b"")
-            return
-        for piece in _rechunk(chunks, self.chunk_size):
-            for session in sessions:
-                session[1], session[2] = self._patch(session[0], session[1], piece, session[2])
-        for repository, location, _offset in sessions:
-            self._finish(repository, location, digest, b"")
+        """Upload one stream of bytes into several repositories at once (for registries that will not mount).
 
-    def _stream(self, repository, location, size, chunks):
-        """Send a blob in one streamed PATCH (as docker and skopeo do), keeping the last ``chunk_size`` bytes so a
-        broken connection resumes from what the registry confirms; returns the location to finish at."""
+        A reset, a timeout or a dropped session is retried (in a new session where the bytes are still at hand)
+        up to the client's ``retries``; an upload that still breaks off raises UploadInterrupted.
+        """
+        try:
+            if size <= self.monolithic_limit:
+                body = b"".join(chunks)
+                for repository in repositories:
+                    self._put_whole(repository, digest, body)
+            elif len(repositories) == 1:
+                self._stream(repositories[0], digest, size, chunks)
+            else:
+                self._chunked(repositories, digest, chunks)
+        except RegistryUnreachable as exc:
+            raise UploadInterrupted("uploading blob %s to %s broke off: %s" % (digest, self.client.host, exc.message),
+                                    hint=_SEND_AGAIN)
+
+    def _put_whole(self, repository, digest, body):
+        """A small blob in one PUT. The bytes are at hand, so a broken attempt goes again in a new session: the
+        registry drops a session that received part of a request (BLOB_UPLOAD_INVALID on the next one)."""
+        attempt = 0
+        while True:
+            try:
+                self._finish(repository, self._start(repository), digest, body)
+                return
+            except (RegistryUnreachable, UploadInterrupted) as exc:
+                attempt += 1
+                if attempt > self.client.retries:
+                    raise UploadInterrupted("uploading blob %s (%d bytes) to %s/%s broke off %d times; the last: %s" % (
+                        digest, len(body), self.client.host, repository, attempt, exc.message), hint=_SEND_AGAIN)
+            self._pause(attempt)
+
+    def _finish(self, repository, location, digest, body=b""):
+        """Close an upload session with the blob's digest (and its bytes, for a single PUT)."""
+        try:
+            self.client.request("PUT", location, repository, scope_actions="pull,push", ok=(201,),
+                                params={"digest": digest}, data=body,
+                                headers={"Content-Type": "application/octet-stream"}, retry=False).close()
+        except (RegistryUnreachable, UploadInterrupted):
+            if not self._stored(repository, digest):
+                raise
+
+    def _stream(self, repository, digest, size, chunks):
+        """Send a blob in one streamed PATCH (as docker and skopeo do), then close the session with its digest.
+
+        The last ``chunk_size`` bytes are kept: a broken request resumes from what the registry confirms, and when
+        the registry dropped the session (distribution does after a request broke off mid-way) a new session starts
+        over while the kept bytes reach back to the blob's start. Beyond that the blob must be sent again.
+        """
         source = iter(chunks)
         window = _Window(self.chunk_size)  # the most recent bytes sent
         state = {"sent": 0}
+        location = self._start(repository)
+        confirmed = 0
         attempts = 0
-        replay = b""
         while True:
-            def body(replay=replay):
+            def body(replay=window.tail(state["sent"] - confirmed)):
                 if replay:
                     yield replay
                 for chunk in source:
@@ -445,49 +563,63 @@ class RegistryWriter:
                     state["sent"] += len(chunk)
                     yield chunk
 
-            try:
-                response = self.client.request("PATCH", location, repository, scope_actions="pull,push",
-                                               ok=(202, 204), data=body(),
-                                               headers={"Content-Type": "application/octet-stream"}, retry=False)
-                response.close()
-                next_location = response.headers.get("Location")
-                location = _absolute(location, next_location) if next_location else location
-                confirmed = state["sent"]
-                if response.headers.get("Range", "").count("-") == 1:
-                    confirmed = int(response.headers["Range"].split("-")[1]) + 1
-                if confirmed == size:
-                    return location
-                problem = "the registry holds %d of %d bytes after the upload" % (confirmed, size)
-            except RegistryError as exc:
-                problem = exc.message
+            problem = None
+            if confirmed < size:
+                try:
+                    response = self.client.request("PATCH", location, repository, scope_actions="pull,push",
+                                                   ok=(202, 204), data=body(),
+                                                   headers={"Content-Type": "application/octet-stream"}, retry=False)
+                    response.close()
+                    location = _absolute(location, response.headers.get("Location") or location)
+                    confirmed = state["sent"]
+                    if response.headers.get("Range", "").count("-") == 1:
+                        confirmed = int(response.headers["Range"].split("-")[1]) + 1
+                    if confirmed != size:
+                        problem = "the registry holds %d of %d bytes after the upload" % (confirmed, size)
+                except RegistryError as exc:
+                    problem = exc.message
+            if problem is None:
+                try:
+                    self._finish(repository, location, digest)
+                    return
+                except (RegistryUnreachable, UploadInterrupted) as exc:
+                    problem = exc.message
+                except RegistryError as exc:
+                    if not attempts:
+                        raise
+                    # After a resumed upload the registry may have kept bytes from the broken request too.
+                    raise UploadInterrupted("the registry %s refused the resumed upload of blob %s to %s: %s" % (
+                        self.client.host, digest, repository, exc.message), hint=_SEND_AGAIN)
             attempts += 1
             if attempts > self.client.retries:
-                raise UploadInterrupted("uploading to %s/%s broke off: %s" % (self.client.host, repository, problem),
-                                        hint="Run again: blobs already stored are skipped")
-            time.sleep(self.client.backoff * (2 ** (attempts - 1)))
+                raise UploadInterrupted("uploading blob %s to %s/%s broke off: %s" % (
+                    digest, self.client.host, repository, problem), hint=_SEND_AGAIN)
+            self._pause(attempts)
+            held_from = state["sent"] - window.size
             try:
                 confirmed, location = self._confirmed(repository, location)
             except RegistryError as exc:
-                # distribution cancels a session whose state token no longer matches what it stored.
-                raise UploadInterrupted("uploading to %s/%s broke off (%s) and the registry cannot resume it: %s" % (
-                    self.client.host, repository, problem, exc.message), hint="Run again: blobs already stored are "
-                    "skipped")
-            held_from = state["sent"] - window.size
+                if held_from > 0:
+                    raise UploadInterrupted(
+                        "uploading blob %s to %s/%s broke off (%s) and the registry cannot resume it: %s" % (
+                            digest, self.client.host, repository, problem, exc.message), hint=_SEND_AGAIN)
+                location, confirmed = self._start(repository), 0
             if confirmed < held_from or confirmed > state["sent"]:
                 raise UploadInterrupted(
-                    "the registry %s confirms %d bytes of an upload to %s; the bytes from there on have already "
-                    "streamed past (%d to %d are still held)" % (
-                        self.client.host, confirmed, repository, held_from, state["sent"]),
-                    hint="Run again: blobs already stored are skipped")
-            replay = window.tail(state["sent"] - confirmed)
+                    "the registry %s confirms %d bytes of an upload of blob %s to %s; the bytes from there on have "
+                    "already streamed past (%d to %d are still held)" % (
+                        self.client.host, confirmed, digest, repository, held_from, state["sent"]), hint=_SEND_AGAIN)
 
-    def _finish(self, repository, location, digest, body):
-        response = self.client.request("PUT", location, repository, scope_actions="pull,push", ok=(201,),
-                                       params={"digest": digest}, data=body,
-                                       headers={"Content-Type": "application/octet-stream"})
-        response.close()
+    def _chunked(self, repositories, digest, chunks):
+        """One stream into several sessions, ``chunk_size`` bytes at a time."""
+        sessions = [[repository, self._start(repository), 0] for repository in repositories]
+        for piece in _rechunk(chunks, self.chunk_size):
+            for session in sessions:
+                session[1], session[2] = self._patch(session[0], digest, session[1], piece, session[2])
+        for repository, location, _offset in sessions:
+            self._finish(repository, location, digest)
 
-    def _patch(self, repository, location, piece, offset):
+    def _patch(self, repository, digest, location, piece, offset):
         sent_from = 0
         attempts = 0
         while True:
@@ -504,21 +636,23 @@ class RegistryWriter:
             except RegistryError as exc:
                 attempts += 1
                 if attempts > self.client.retries:
-                    raise UploadInterrupted("uploading to %s/%s broke off at byte %d: %s" % (
-                        self.client.host, repository, start, exc.message), hint="Run again: blobs already stored "
-                        "are skipped")
-                time.sleep(self.client.backoff * (2 ** (attempts - 1)))
+                    raise UploadInterrupted("uploading blob %s to %s/%s broke off at byte %d: %s" % (
+                        digest, self.client.host, repository, start, exc.message), hint=_SEND_AGAIN)
+                self._pause(attempts)
                 try:
                     confirmed, location = self._confirmed(repository, location)
                 except RegistryError as status_error:
-                    raise UploadInterrupted("uploading to %s/%s broke off at byte %d and the registry cannot resume "
-                                            "it: %s" % (self.client.host, repository, start, status_error.message),
-                                            hint="Run again: blobs already stored are skipped")
+                    if offset > 0:
+                        raise UploadInterrupted(
+                            "uploading blob %s to %s/%s broke off at byte %d and the registry cannot resume it: %s" % (
+                                digest, self.client.host, repository, start, status_error.message), hint=_SEND_AGAIN)
+                    # The first piece is still at hand: start over in a new session.
+                    location, confirmed = self._start(repository), 0
                 if confirmed < offset or confirmed > offset + len(piece):
                     raise UploadInterrupted("the registry %s confirms %d bytes of an upload to %s, outside the "
                                             "chunk being sent (%d-%d)" % (self.client.host, confirmed, repository,
                                                                           offset, offset + len(piece)),
-                                            hint="Run again: blobs already stored are skipped")
+                                            hint=_SEND_AGAIN)
                 sent_from = confirmed - offset
                 if sent_from == len(piece):
                     return location, offset + len(piece)

@@ -27,8 +27,12 @@ def client_pool_from_params(params):
     if not params.get("registry_username"):
         # ECR hosts (or every registry, with registry_ecr) get a token from ECR; others read the auth files.
         credentials = ECRCredentials(credentials, _LazyAWS(params), force=bool(params.get("registry_ecr")))
+    timeout = params.get("registry_timeout") or 60.0
+    # Sending a request body waits as long as connecting does (urllib3), so a short timeout bounds both: a stalled
+    # upload is noticed within registry_timeout, not only after the 10 s connect timeout.
     return ClientPool(credentials, ca_file=params.get("ca_file"), insecure_registries=params.get("insecure_registries"),
-                      read_timeout=params.get("registry_timeout") or 60.0, retries=params.get("registry_retries") or 0)
+                      connect_timeout=min(10.0, timeout), read_timeout=timeout,
+                      retries=params.get("registry_retries") or 0)
 
 
 class _LazyAWS:
