@@ -11,7 +11,7 @@ from ansible_collections.petra.core.plugins.plugin_utils.controller_action impor
 
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = VERIFY_ARGUMENT_SPEC
-    CONTROLLER_FILE_ARGS = ("path", "public_keys", "signature", "cosignatures")
+    CONTROLLER_FILE_ARGS = ("path", "public_keys", "signature", "cosignatures", "ca_file")
 
     def run_on_controller(self, params, task_vars, check_mode):
         return run_verify(params)

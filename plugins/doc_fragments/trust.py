@@ -41,14 +41,21 @@ options:
       - M(petra.core.petra_verify) only reads it and reports what a load would do. A load appends its acceptance and
         writes C(custody/<name>-<version>-<hash>.json) only after everything succeeded, and never in check mode (where
         the trust state only has to be readable).
+      - "A load also keeps a witness of the trust state's head in the target registry
+        (C(<registry>/petra/trust-witness:head)) and refuses a trust state behind it, so an older copy put back, a log
+        cut short or a deleted file is caught without further configuration (reasons C(trust-state-behind),
+        C(trust-state-forked)); M(petra.core.petra_verify) checks it when given the registry. See
+        C(docs/bundle-spec.md), 'The trust witness'."
     type: path
   trust_state_anchor:
     description:
       - An entry hash (C(sha256:...)) taken earlier from the C(trust_state.head.hash) that a load or
         M(petra.core.petra_verify) returns, and kept elsewhere (a ticket, a SIEM, a second host). The log must still
         hold that entry, which detects a history rewritten with new hashes, cut off or replaced. Needs O(trust_state).
-      - A full rewrite of the trust state with fresh hashes is detected only by this anchor. Update the anchor you keep
-        after every load (to the new C(trust_state.head.hash)); an old anchor protects the history only up to it.
+      - The trust witness in the target registry catches a trust state put back, cut short or deleted; the anchor
+        adds a copy of the head outside both the controller and the registry, for whoever can write to both. Update
+        the anchor you keep after every load (to the new C(trust_state.head.hash)); an old anchor protects the history
+        only up to it.
     type: str
   allow_downgrade:
     description:

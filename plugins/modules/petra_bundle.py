@@ -51,6 +51,13 @@ description:
     (source, source digest, source signature identity, bundle SHA-256 and signers, target) is written to
     C(custody/<name>-<version>-<hash>.json) beside it (C(<hash>) being 16 hex digits of the SHA-256 of the name, a NUL byte
     and the version, so that look-alike names never share a file).
+  - "With O(state=loaded) and O(trust_state), the target registry keeps a witness of the trust state: a small OCI
+    artifact at C(<registry>/petra/trust-witness:head) holding the head (entry count and hash) and the entry it closes.
+    Before the bundle is read, a trust state that is behind it (an older copy put back, entries cut off the end, a
+    deleted file) or does not hold its head (a rewritten history, or another trust state loading into the same
+    registry prefix) is refused (reasons C(trust-state-behind), C(trust-state-forked)); before anything is pushed,
+    the load proves it can write the witness; after the trust state is saved, the witness moves to the new head. The
+    first load creates it. Check mode only reads it. See C(docs/bundle-spec.md), 'The trust witness'."
   - "With O(state=signed), adds a co-signature by O(signing_key) to the existing bundle O(src) without rebuilding it
     (the two-person rule). The bundle is verified first, in full, against O(public_keys) (the keys the primary
     signature may be by), in the same read that computes the digest to sign; the signature is over that digest, so
@@ -125,6 +132,16 @@ options:
       - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
         for example C(registry.high.example:5000/petra).
       - The registry connection options (O(ca_file), O(registry_username), O(insecure_registries), ...) apply.
+    type: str
+  trust_witness_reset:
+    description:
+      - "Break glass, with O(state=loaded) and O(trust_state): accept the trust state as it is although it is behind
+        its witness in O(registry), or does not hold its head, and point the witness at it after the load. Give the
+        head hash (C(sha256:...)) the refusal named (the witness must still hold exactly that), only after restoring
+        the newest trust state failed and the one given was reviewed. The result's C(trust_state.witness.action) is
+        then C(reset) and C(previous) records the head left behind."
+      - Once the witness has moved, the value no longer matches and the load is refused until it is removed, so it
+        cannot stay in a playbook as a standing bypass.
     type: str
   parallel:
     description:
@@ -546,6 +563,10 @@ trust_state:
     - With O(state=loaded) and O(trust_state), the trust state after the load (C(path), C(head), C(bundles)), the
       C(decision) (C(action) C(new), C(upgrade), C(reload), C(same-version) or C(downgrade), and whether it was
       C(recorded)), and the C(entry) that accepts this bundle. In check mode, what would be.
+    - C(witness) is the trust witness in the target registry, with its C(reference), C(status) (how the trust state
+      stood to it before the load, C(none), C(equal), C(ahead) or C(reset)), C(previous) (the head it held, or null),
+      C(head) (the head it holds now) and C(action) (C(create), C(update), C(reset), or null when it was already
+      there; in check mode, what would be done).
   returned: state is loaded and trust_state is given
   type: dict
 custody:

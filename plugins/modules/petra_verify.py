@@ -20,13 +20,17 @@ description:
   - Refuses a bundle past its C(expires) date.
   - With O(trust_state), proves the hash chain of the trust state and refuses a bundle that a load would refuse as a
     rollback or as another build of the version accepted last, without writing anything.
+  - With O(trust_state) and O(registry), also reads the trust witness that loads keep in that registry
+    (C(<registry>/petra/trust-witness:head)) and refuses a trust state that is behind it or does not hold its head,
+    as a load would (reasons C(trust-state-behind), C(trust-state-forked)); RV(trust_state.witness) reports the
+    comparison. Without O(registry) only the file is proven, and an older copy of it put back looks valid.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
     bundle SHA-256 and signers.
   - Reads the bundle once as a stream; nothing is extracted or written, and memory use stays flat.
   - Every failure names the first problem in plain words and what to do; C(reason) carries a short code
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
     C(truncated), C(threshold), C(expired), C(rollback), C(same-version), C(trust-state-tampered),
-    C(trust-state-missing)).
+    C(trust-state-missing), C(trust-state-behind), C(trust-state-forked)).
   - Never changes anything; C(changed) is always false.
 author:
   - Petra maintainers (@petra-maintainers)
@@ -49,8 +53,16 @@ options:
     description:
       - The signature file. Defaults to O(path) with C(.sig) appended.
     type: path
+  registry:
+    description:
+      - The registry the bundle is (or will be) loaded into, as C(host[:port]) with an optional path prefix, the same
+        value as M(petra.core.petra_bundle)'s O(petra.core.petra_bundle#module:registry). Needs O(trust_state).
+      - Only read, for the trust witness; the registry connection options (O(ca_file), O(registry_username), ...) apply.
+    type: str
 extends_documentation_fragment:
   - petra.core.trust
+  - petra.core.registry
+  - petra.core.aws
   - petra.core.attributes
   - petra.core.attributes.read_only
 seealso:
@@ -60,6 +72,7 @@ requirements:
   - cryptography
   - zstandard
   - jsonschema
+  - requests (with O(registry))
 """
 
 EXAMPLES = r"""
@@ -90,6 +103,15 @@ EXAMPLES = r"""
     threshold: 2
     trust_state: /srv/petra/trust/trust-state.json
   register: verified
+
+- name: The same, also checking the trust state against its witness in the high-side registry
+  petra.core.petra_verify:
+    path: /srv/inbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+    trust_state: /srv/petra/trust/trust-state.json
+    trust_state_required: true
+    registry: registry.high.example:5000/petra
+    ca_file: /etc/pki/high-registry-ca.pem
 
 - name: Show who signed
   ansible.builtin.debug:
@@ -164,6 +186,11 @@ trust_state:
       description: C(action) (C(new), C(upgrade), C(reload), C(same-version) or C(downgrade)), C(recorded) (whether a load
         would append an entry) and C(current) (the current version of this name, or null).
       type: dict
+    witness:
+      description: With O(registry), the trust witness there, C(reference), C(status) (C(none) when there is none
+        yet, C(equal), or C(ahead) when the trust state extends it) and C(head) (the head it holds, or null).
+      type: dict
+      returned: when registry is given
 custody:
   description:
     - The custody record of the bundle (format in C(docs/bundle-spec.md)). C(bundle) holds name, version, SHA-256,

@@ -276,3 +276,35 @@ def test_custody_file_names_never_collide(tmp_path):
     assert len(set(paths)) == len(pairs)
     assert all(os.path.dirname(path) == str(tmp_path / "custody") for path in paths)
     assert os.path.basename(paths[0]).startswith("a-b-1-") and os.path.basename(paths[2]).startswith("a_b-1-")
+
+
+def test_witness_comparison(three, tmp_path):
+    """How a trust state stands to its witness in the registry: behind, forked, equal, ahead, break glass."""
+    from ansible_collections.petra.core.plugins.module_utils.trust.witness import compare, witness_document
+
+    state = TrustState.load(three)
+    witnessed = witness_document(state, "high:5000/petra")
+    assert witnessed["head"] == state.head and witnessed["entry"]["version"] == "2.0.0"
+    assert compare(state, None, "ref") == "none"
+    assert compare(state, witnessed, "ref") == "equal"
+    shorter = TrustState(three, state.entries[:2], exists=True)
+    assert compare(state, witness_document(shorter, "high:5000/petra"), "ref") == "ahead"
+
+    for behind, words in ((shorter, "holds 2 entries"), (TrustState(str(tmp_path / "gone.json")), "does not exist")):
+        with pytest.raises(TrustError) as info:
+            compare(behind, witnessed, "ref")
+        assert info.value.reason == "trust-state-behind" and words in info.value.message
+        assert "entry 3 (platform 2.0.0" in info.value.message and state.head["hash"] in info.value.hint
+
+    rewritten = TrustState(three, state.entries[:2], exists=True)
+    rewritten.append("platform", "2.0.0", SHA["d"], SIGNERS, accepted_at="2026-11-09T00:00:00Z")
+    with pytest.raises(TrustError) as info:
+        compare(rewritten, witnessed, "ref")
+    assert info.value.reason == "trust-state-forked"
+
+    # Break glass names the witnessed head exactly, or nothing happens.
+    assert compare(shorter, witnessed, "ref", reset=state.head["hash"]) == "reset"
+    for reset, existing in ((GENESIS, witnessed), (state.head["hash"], None)):
+        with pytest.raises(TrustError) as info:
+            compare(shorter, existing, "ref", reset=reset)
+        assert info.value.reason == "trust-witness-reset"

@@ -13,7 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.options.signing import 
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.petra.core.plugins.module_utils.options.trust import TRUST_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.trust import TRUST_ARGUMENT_SPEC, WITNESS_ARGUMENT_SPEC
 
 
 def _merged(*specs, **own):
@@ -29,6 +29,7 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     SIGNING_ARGUMENT_SPEC,
     AWS_ARGUMENT_SPEC,
     TRUST_ARGUMENT_SPEC,
+    WITNESS_ARGUMENT_SPEC,
     CUSTODY_ARGUMENT_SPEC,
     state=dict(type="str", default="present", choices=["present", "loaded", "signed"]),
     spec=dict(type="path"),
@@ -67,6 +68,9 @@ BUNDLE_REQUIRED_IF = [
 
 VERIFY_ARGUMENT_SPEC = _merged(
     TRUST_ARGUMENT_SPEC,
+    REGISTRY_ARGUMENT_SPEC,
+    AWS_ARGUMENT_SPEC,
+    registry=dict(type="str"),
     path=dict(type="path", required=True),
     public_keys=dict(type="list", elements="str", required=True, aliases=["public_key"], no_log=False),
     signature=dict(type="path"),

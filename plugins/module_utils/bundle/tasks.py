@@ -67,6 +67,8 @@ def run_load(params, check_mode):
     if gate is not None and not check_mode:
         gate.require_writable()
     pool = client_pool_from_params(params)
+    if gate is not None:
+        bind_witness(gate, pool, target, params.get("trust_witness_reset"), check_mode)
     loader = BundleLoader(params["src"], keys, target, lambda: pool.new_client(target.host),
                           signature_path=params.get("signature"), parallel=params["parallel"],
                           verify_options=verify_options_from_params(params), admit=gate.admit if gate else None)
@@ -86,6 +88,14 @@ def run_load(params, check_mode):
         result["changed"] = result["changed"] or any(item["changed"] for item in result["flux"]["objects"])
     record_custody(result, gate, loader, target, check_mode)
     return result
+
+
+def bind_witness(gate, pool, target, reset=None, check_mode=False):
+    """The trust state must not be behind its witness in the target registry (checked before the bundle is read)."""
+    from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryWriter
+    from ansible_collections.petra.core.plugins.module_utils.trust.witness import TrustWitness
+
+    gate.bind_witness(TrustWitness(RegistryWriter(pool.new_client(target.host)), target), reset, check_mode)
 
 
 def record_custody(result, gate, loader, target, check_mode):
@@ -133,8 +143,15 @@ def run_bundle(params, check_mode, default_base_dir=None):
 
 
 def run_verify(params):
+    from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
+
     keys = load_public_keys(params["public_keys"])
     gate = gate_from_params(params)
+    if params.get("registry"):
+        if gate is None:
+            raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
+                              hint="Give trust_state, or leave registry out")
+        bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
     verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
     result = verification.result
     if gate is not None:

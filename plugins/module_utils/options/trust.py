@@ -18,6 +18,10 @@ TRUST_ARGUMENT_SPEC = dict(
     trust_state_required=dict(type="bool", default=False),
     allow_downgrade=dict(type="bool", default=False),
 )
+# Loads only: the break glass for a trust state that is behind its witness in the target registry.
+WITNESS_ARGUMENT_SPEC = dict(
+    trust_witness_reset=dict(type="str"),
+)
 
 
 def verify_options_from_params(params):
@@ -29,7 +33,7 @@ def verify_options_from_params(params):
 def gate_from_params(params):
     """A TrustGate when a trust state is given (proving it now, before the bundle is read), else None."""
     if not params.get("trust_state"):
-        for name in ("trust_state_anchor", "allow_downgrade", "trust_state_required"):
+        for name in ("trust_state_anchor", "allow_downgrade", "trust_state_required", "trust_witness_reset"):
             if params.get(name):
                 raise TrustError("%s needs trust_state" % name,
                                  hint="Give trust_state, the file that records the accepted bundles")
