@@ -14,27 +14,68 @@ import os
 import tempfile
 
 
+class PendingFile:
+    """A temporary file beside ``path`` that takes its place only through commit(): until then path is untouched,
+    and discard() leaves no trace. Write to ``handle``."""
+
+    def __init__(self, path, mode=0o644):
+        self.path = path
+        self.mode = mode
+        self.directory = os.path.dirname(os.path.abspath(path))
+        self.handle = tempfile.NamedTemporaryFile(dir=self.directory, prefix="." + os.path.basename(path) + ".",
+                                                  suffix=".tmp", delete=False)
+
+    def seal(self):
+        """Make the content durable under the temporary name: synced, closed, given its mode."""
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+        os.chmod(self.handle.name, self.mode)
+
+    def discard(self):
+        self.handle.close()
+        if os.path.exists(self.handle.name):
+            os.unlink(self.handle.name)
+
+
+def commit(*pending):
+    """Seal the files, rename them onto their paths in the order given, then sync each directory once, so that the
+    new names survive a crash.
+
+    The files form a set (a bundle and its signature): if a rename fails, those already renamed are removed again, so
+    that none is left in place without the others, and the rest are discarded."""
+    renamed = []
+    try:
+        for item in pending:
+            item.seal()
+        for item in pending:
+            os.replace(item.handle.name, item.path)
+            renamed.append(item)
+    except BaseException:
+        for item in renamed:
+            if os.path.exists(item.path):
+                os.unlink(item.path)
+        for item in pending:
+            item.discard()
+        raise
+    for directory in dict.fromkeys(item.directory for item in pending):
+        sync_directory(directory)
+
+
 def write_atomically(path, write, mode=0o644):
     """Call ``write(handle)`` on a temporary file in path's directory, then rename it onto path.
 
     On any failure the temporary file is removed and path is left as it was. After the rename the directory is
     synced (best effort: file systems that cannot sync a directory are left at that).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                         delete=False)
+    pending = PendingFile(path, mode)
     try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, mode)
-        os.replace(handle.name, path)
+        write(pending.handle)
     except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
+        pending.discard()
         raise
-    sync_directory(directory)
+    commit(pending)
 
 
 def sync_directory(directory):

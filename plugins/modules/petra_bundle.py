@@ -19,8 +19,16 @@ description:
   - The first archive entry, C(petra-bundle.json), records the format version, name, version, creation and
     expiry dates, every image's original reference and digest, every chart, manifest set and file with its
     digest and size, and the digest and size of every other archive entry. See C(docs/bundle-spec.md).
-  - The archive is deterministic; the same spec and source content give a byte-identical file
-    (sorted entries, fixed times from C(metadata.created) or C(SOURCE_DATE_EPOCH), owner 0, mode 0644).
+  - The archive is deterministic with nothing pinned; the same spec and source content give a byte-identical file on
+    any host, in any directory, at any time, time zone or locale (sorted entries, owner 0, mode 0644, one fixed time,
+    nothing from file modification times, host names or paths). See C(docs/bundle-spec.md), "Determinism".
+  - "The creation time (the metadata's C(created), every entry's modification time) is the first of:
+    C(SOURCE_DATE_EPOCH) when set; C(metadata.created) in the spec, an RFC 3339 date-time or C(now) for the build's
+    wall-clock time (the only way to get one: an opt-in, and the bundle is then not reproducible); else the newest
+    C(created) among the configs of the images carried, else C(1970-01-01T00:00:00Z). RV(created_from) says which."
+  - "C(metadata.expires) is a date, recorded as written, or C(P<n>D) / C(P<n>W) counted from C(created); a period
+    needs a stated time (C(SOURCE_DATE_EPOCH) or C(metadata.created)) and is refused when C(created) would come from
+    the sources."
   - "Custody (see C(docs/custody.md)): whatever comes with each image (cosign C(.sig), C(.att), C(.sbom) tags and
     OCI referrers) is carried next to it; each image, chart, manifest set and file digest is countersigned with the
     bundle key in the cosign C(.sig) format; O(verify_images) checks source signatures and O(scan) gates on
@@ -360,9 +368,9 @@ extends_documentation_fragment:
   - petra.core.attributes
   - petra.core.attributes.check_mode
 notes:
-  - Idempotence compares the metadata the inputs would produce with the metadata of the existing O(dest), and
-    checks the existing signature with the signing key. When neither C(metadata.created) nor C(SOURCE_DATE_EPOCH)
-    is set, the creation time is the current time and is left out of that comparison.
+  - "Idempotence compares the metadata the inputs would produce with the metadata of the existing O(dest), and
+    checks the existing signature with the signing key. With C(metadata.created: now), the existing bundle's creation
+    time is reused when the content is unchanged, so a rebuild reports C(changed=false)."
   - Cosign key files use scrypt and XSalsa20-Poly1305 to protect the key at rest, which FIPS 140 does not cover;
     on FIPS-mode controllers use a PEM key or C(awskms://).
 seealso:
@@ -594,6 +602,13 @@ created:
   returned: state is present
   type: str
   sample: "2026-11-23T20:00:00Z"
+created_from:
+  description:
+    - Where RV(created) came from, C(SOURCE_DATE_EPOCH), C(metadata.created), C(now), C(image configs) (the newest
+      config time of the images carried) or C(fixed epoch) (no image gives a time).
+  returned: state is present
+  type: str
+  sample: image configs
 images:
   description:
     - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)) and, with

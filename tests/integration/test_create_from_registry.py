@@ -1,8 +1,11 @@
 """Bundles built from a real registry: Debian's docker-registry with TLS and htpasswd, images made by umoci."""
 
 import base64
+import hashlib
 import json
+import os
 import subprocess
+import time
 
 import pytest
 
@@ -14,6 +17,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credent
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
 from ansible_collections.petra.core.tests.support import images
+from ansible_collections.petra.core.tests.support.module_process import run_module
 
 PINNED = {"SOURCE_DATE_EPOCH": "1767225600"}
 USER = ("petra", "s3cret-Passw0rd")
@@ -113,6 +117,59 @@ def test_deterministic_and_idempotent(registry, tmp_path, ec_key):
     assert first["sha256"] == second["sha256"]
     again = build(registry, tmp_path, key, items, name="one.tar.zst")
     assert again["changed"] is False
+
+
+@pytest.fixture(scope="module")
+def dated(registry, tmp_path_factory):
+    """Images whose configs carry known creation times: one image, and a two-platform index whose arm64 image is
+    newer than everything else."""
+    workdir = tmp_path_factory.mktemp("dated")
+    layout = str(workdir / "layout")
+    images.build_image(layout, "single", ["d-single"], created="2025-03-04T05:06:07.891234567Z")
+    images.build_image(layout, "m-amd64", ["d-amd64"], arch="amd64", created="2025-05-06T09:08:09+02:00")
+    images.build_image(layout, "m-arm64", ["d-arm64"], arch="arm64", created="2025-09-10T11:12:13Z")
+    images.add_multiarch_index(layout, "multi", {"linux/amd64": "m-amd64", "linux/arm64": "m-arm64"})
+    images.push(layout, "single", registry.registry, "dated/single", "1", creds=USER)
+    images.push(layout, "multi", registry.registry, "dated/multi", "1", creds=USER, all_platforms=True)
+    host = registry.registry.host
+    return {"single": "%s/dated/single:1" % host, "multi": "%s/dated/multi:1" % host}
+
+
+def test_unpinned_builds_from_a_registry_are_byte_identical(registry, dated, tmp_path, ec_key):
+    """Nothing pinned: the time comes from the newest config among the images carried (the arm64 image is filtered
+    out), and two builds in two directories, 2 s apart, in other time zones and locales, give the same bytes."""
+    key, pub = ec_key
+    spec = ("apiVersion: petra.dev/v1alpha1\nkind: Bundle\nmetadata: {name: dated, version: 1.0.0}\n"
+            "images:\n  - ref: %s\n  - ref: %s\n    platforms: [linux/amd64]\n" % (dated["single"], dated["multi"]))
+    connection = {"ca_file": registry.registry.tls["ca.pem"], "registry_username": USER[0],
+                  "registry_password": USER[1], "signing_key": key}
+    runs = []
+    for index, (root, env) in enumerate(((tmp_path / "one", {"TZ": "Asia/Kathmandu", "LC_ALL": "C"}),
+                                         (tmp_path / "two" / "other", {"TZ": "America/St_Johns",
+                                                                       "LC_ALL": "C.UTF-8"}))):
+        if index:
+            time.sleep(2.1)
+        os.makedirs(root)
+        (root / "bundle.yaml").write_text(spec)
+        env["SOURCE_DATE_EPOCH"] = None
+        runs.append(run_module("petra_bundle", dict(connection, spec=str(root / "bundle.yaml"),
+                                                    dest=str(root / "dated.tar.zst")),
+                               cwd=str(root), env=env, hostname="petra-registry-build-%d" % index))
+    first, second = runs
+    assert first["sha256"] == second["sha256"]
+    for result in runs:
+        with open(result["path"], "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == first["sha256"]
+    assert (first["created"], first["created_from"]) == ("2025-05-06T07:08:09Z", "image configs")
+    metadata = verify_bundle(first["path"], load_public_keys([pub]))["metadata"]
+    assert metadata["created"] == "2025-05-06T07:08:09Z"
+    listing = subprocess.run("zstd -q -dc '%s' | tar -tvf -" % first["path"], shell=True, check=True, timeout=60,
+                             capture_output=True, text=True, env=dict(os.environ, TZ="UTC")).stdout.splitlines()
+    assert listing and all("2025-05-06 07:08" in line for line in listing)
+    # Every platform carried: the arm64 image's newer time is the bundle's.
+    everything = create_bundle(spec_for(tmp_path, [{"ref": dated["single"]}, {"ref": dated["multi"]}]),
+                               str(tmp_path / "all.tar.zst"), load_signer(key), pool_for(registry), environ={})
+    assert (everything["created"], everything["created_from"]) == ("2025-09-10T11:12:13Z", "image configs")
 
 
 def test_wrong_password(registry, tmp_path, ec_key):

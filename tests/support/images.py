@@ -27,8 +27,9 @@ def _layer_tar(path, seed, size):
         archive.addfile(info, io.BytesIO(data))
 
 
-def build_image(layout, tag, seeds, layer_size=64 * 1024, arch="amd64", workdir=None):
-    """An image in the OCI layout with one random layer per seed; returns its manifest digest."""
+def build_image(layout, tag, seeds, layer_size=64 * 1024, arch="amd64", workdir=None, created=None):
+    """An image in the OCI layout with one random layer per seed; returns its manifest digest. ``created`` (RFC 3339)
+    is the config's creation time, else umoci's (now)."""
     if not os.path.exists(os.path.join(layout, "oci-layout")):
         run(["umoci", "init", "--layout", layout])
     run(["umoci", "new", "--image", "%s:%s" % (layout, tag)])
@@ -39,7 +40,7 @@ def build_image(layout, tag, seeds, layer_size=64 * 1024, arch="amd64", workdir=
         run(["umoci", "raw", "add-layer", "--image", "%s:%s" % (layout, tag), layer])
         os.unlink(layer)
     run(["umoci", "config", "--image", "%s:%s" % (layout, tag), "--architecture", arch, "--os", "linux",
-         "--config.cmd", "/bin/true"])
+         "--config.cmd", "/bin/true"] + (["--created", created] if created else []))
     return manifest_digest(layout, tag)
 
 

@@ -47,3 +47,30 @@ def test_other_directory_sync_errors_are_reported(tmp_path, monkeypatch):
     with pytest.raises(OSError) as info:
         atomic.write_atomically(str(tmp_path / "state.json"), lambda handle: handle.write(b"three"))
     assert info.value.errno == errno.EIO
+
+
+def test_a_set_of_files_is_committed_together_and_each_directory_synced(tmp_path, monkeypatch):
+    synced = recording_fsync(monkeypatch)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = atomic.PendingFile(str(tmp_path / "a" / "bundle")), atomic.PendingFile(str(tmp_path / "b" / "sig"))
+    first.handle.write(b"content")
+    second.handle.write(b"signature")
+    atomic.commit(first, second)
+    assert (tmp_path / "a" / "bundle").read_bytes() == b"content"
+    assert (tmp_path / "b" / "sig").read_bytes() == b"signature"
+    assert synced == [False, False, True, True]  # both files, then both directories
+    assert os.listdir(tmp_path / "a") == ["bundle"] and os.listdir(tmp_path / "b") == ["sig"]
+
+
+def test_a_failed_rename_takes_back_the_files_already_renamed(tmp_path):
+    """A bundle must not stay in place without its signature: when the second rename fails (here the target is a
+    directory), the first file is removed again and no temporary file is left."""
+    (tmp_path / "sig").mkdir()
+    (tmp_path / "sig" / "occupied").write_text("x")
+    first, second = atomic.PendingFile(str(tmp_path / "bundle")), atomic.PendingFile(str(tmp_path / "sig"))
+    first.handle.write(b"content")
+    second.handle.write(b"signature")
+    with pytest.raises(OSError):
+        atomic.commit(first, second)
+    assert sorted(os.listdir(tmp_path)) == ["sig"]

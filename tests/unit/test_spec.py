@@ -45,7 +45,9 @@ def test_from_file_resolves_against_spec_directory(tmp_path):
 @pytest.mark.parametrize("mutate, field, words", [
     (lambda d: d["metadata"].update(name="Platform_1"), "metadata.name", "lowercase"),
     (lambda d: d["metadata"].update(version="1.4"), "metadata.version", "semantic version"),
-    (lambda d: d["metadata"].update(expires="tomorrow"), "metadata.expires", "not a valid date"),
+    (lambda d: d["metadata"].update(expires="tomorrow"), "metadata.expires", "neither a date YYYY-MM-DD nor a period"),
+    (lambda d: d["metadata"].update(expires="P0D"), "metadata.expires", "neither a date YYYY-MM-DD nor a period"),
+    (lambda d: d["metadata"].update(created="today"), "metadata.created", "neither an RFC 3339 date-time nor 'now'"),
     (lambda d: d.update(kind="Package"), "kind", "must be 'Bundle'"),
     (lambda d: d["images"][1].update(platforms=["amd64"]), "images[1].platforms[0]", "os/arch"),
     (lambda d: d["images"].append({"ref": "Bad/Ref"}), "images[2].ref", "lowercase"),

@@ -38,7 +38,10 @@ def require_zstandard():
 
 
 def compression_threads():
-    # zstd output is identical for any worker count >= 1, so this only changes speed.
+    # zstd output is identical for any worker count >= 1, so this only changes speed: the CPUs this process may run
+    # on (a container or taskset limits them), not all the host has.
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 

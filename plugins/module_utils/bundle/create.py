@@ -2,17 +2,17 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""Bundle creation: plan from the spec (manifests and local hashes only), then stream every blob once into
-a deterministic, signed archive written beside ``dest`` and renamed into place.
+"""Bundle creation: plan from the spec (manifests, image configs and local hashes only), then stream every blob
+once into a deterministic, signed archive written beside ``dest`` and committed with atomic.py.
 
 Planning never downloads a layer: image manifests give every blob's digest and size, so the signed
 metadata (the archive's first entry) is complete before the first layer byte is fetched, and a plan
-alone tells whether an existing bundle is already what these inputs would produce.
+alone tells whether an existing bundle is already what these inputs would produce. The creation time is
+stated by the user or read from the sources (timing.py), never taken from the clock unasked.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -22,8 +22,10 @@ import tempfile
 import threading
 import time
 
+from ansible_collections.petra.core.plugins.module_utils.atomic import PendingFile, commit
 from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
+from ansible_collections.petra.core.plugins.module_utils.bundle import timing
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL, ArchiveWriter
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
@@ -44,27 +46,6 @@ OCI_LAYOUT = artifacts.canonical_json({"imageLayoutVersion": "1.0.0"})
 MAX_INDEX_DEPTH = 2
 
 
-def resolve_created(spec_created, environ=None, now=None):
-    """(ISO 8601 UTC text, epoch seconds, pinned?) from the spec, SOURCE_DATE_EPOCH, or the clock."""
-    environ = os.environ if environ is None else environ
-    if spec_created:
-        moment = datetime.datetime.fromisoformat(spec_created.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
-        pinned = True
-    elif environ.get("SOURCE_DATE_EPOCH"):
-        try:
-            moment = datetime.datetime.fromtimestamp(int(environ["SOURCE_DATE_EPOCH"]), datetime.timezone.utc)
-        except ValueError:
-            raise BundleError("SOURCE_DATE_EPOCH=%r is not a whole number of seconds" % environ["SOURCE_DATE_EPOCH"])
-        pinned = True
-    else:
-        moment = now or datetime.datetime.now(datetime.timezone.utc)
-        pinned = False
-    moment = moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), int(moment.timestamp()), pinned
-
-
 class BundlePlan:
     """Everything the archive will hold, known before any layer is fetched."""
 
@@ -77,6 +58,7 @@ class BundlePlan:
         self.files = []
         self.named = []  # (entry name, Blob): the SBOM and scan reports, between index.json and the blobs
         self.metadata = None
+        self.created = None  # timing.Created
 
     def add_blob(self, blob):
         known = self.blobs.get(blob.digest)
@@ -119,18 +101,23 @@ class BundlePlan:
 class Planner:
     """Turns a BundleSpec into a BundlePlan."""
 
-    def __init__(self, spec, pool, created, mtime, spool_dir=None, custody=None):
+    def __init__(self, spec, pool, created, spool_dir=None, custody=None):
         self.spec = spec
         self.pool = pool
-        self.created = created
-        self.mtime = mtime
+        self.created = created  # timing.Created, or None: read from the image configs
         self.spool_dir = spool_dir
         self.custody = custody
         self.plan = BundlePlan()
+        self._config_times = []
 
     def build(self, signer_key_id, level):
         for item in self.spec.images:
             self._add_image(item["ref"], item.get("platforms"))
+        # Images come first because the time they give is needed from here on: manifest set archives carry it.
+        if self.created is None:
+            self.created = timing.from_sources(self._config_times)
+        self.plan.created = self.created
+        expires = timing.resolve_expires(self.spec.expires, self.created)
         for item in self.spec.charts:
             self._add_chart(item)
         for item in self.spec.manifests:
@@ -144,8 +131,8 @@ class Planner:
             "formatVersion": bundle_metadata.FORMAT_VERSION,
             "name": self.spec.name,
             "version": self.spec.version,
-            "created": self.created,
-            "expires": self.spec.expires,
+            "created": self.created.text,
+            "expires": expires,
             "signer": {"keyId": signer_key_id},
             "compression": {"algorithm": "zstd", "level": level},
             "images": self.plan.images,
@@ -190,7 +177,7 @@ class Planner:
         section.append(record)
 
     def _add_sbom(self):
-        data = bundle_sbom(self.spec.name, self.spec.version, self.created, self.plan.images, self.plan.charts,
+        data = bundle_sbom(self.spec.name, self.spec.version, self.created.text, self.plan.images, self.plan.charts,
                            self.plan.manifests, self.plan.files)
         blob = artifacts.Blob.from_bytes(data, SBOM_MEDIA_TYPE)
         self.plan.named.append((SBOM_NAME, blob))
@@ -213,6 +200,27 @@ class Planner:
             self.plan.add_blob(artifacts.Blob(item["digest"], item["size"], item.get("mediaType", ""),
                                               remote=(client, ref.repository)))
 
+    def _note_config_time(self, client, ref, manifest_data):
+        """Remember the image config's ``created`` when the bundle's time is to come from its sources. The config is
+        read here (it is small) and carried from memory, so it is still fetched only once."""
+        if self.created is not None:
+            return
+        config = artifacts.image_blob_descriptors(manifest_data, str(ref))[0]
+        if config.get("mediaType") not in mediatypes.IMAGE_CONFIG_TYPES or config["size"] > timing.MAX_CONFIG_SIZE:
+            return
+        known = self.plan.blobs.get(config["digest"])
+        data = known.data if known is not None else None
+        if data is None:
+            try:
+                data = client.read_blob(ref.repository, config["digest"], config["size"], timing.MAX_CONFIG_SIZE)
+            except OCIError as exc:
+                raise BundleError("cannot read the config %s of %s: %s" % (config["digest"], ref, exc.message),
+                                  hint=exc.hint)
+            self.plan.add_blob(artifacts.Blob(config["digest"], config["size"], config["mediaType"], data=data))
+        seconds = timing.config_time(data)
+        if seconds is not None:
+            self._config_times.append(seconds)
+
     def _add_index_children(self, client, ref, data, platforms, depth):
         index = json.loads(data)
         children = index.get("manifests") or []
@@ -232,6 +240,7 @@ class Planner:
                 included += self._add_index_children(client, ref, child_data, platforms, depth + 1)
             else:
                 self._add_image_manifest(client, ref, child_data)
+                self._note_config_time(client, ref, child_data)
                 included.append({"digest": digest, "platform": mediatypes.platform_string(child.get("platform"))})
         return included
 
@@ -246,6 +255,7 @@ class Planner:
                 entry["platforms"] = list(platforms)
         else:
             self._add_image_manifest(client, ref, data)
+            self._note_config_time(client, ref, data)
         if not any(existing["ref"] == ref_text for existing in self.plan.images):
             if self.custody is not None:
                 self._add_custody(client, ref, ref_text, entry)
@@ -288,7 +298,7 @@ class Planner:
 
     def _add_manifest_set(self, item):
         manifest, blobs, count = artifacts.manifest_set_artifact(
-            item["name"], item["path"], self.spec.version, self.mtime, self.spool_dir)
+            item["name"], item["path"], self.spec.version, self.created.epoch, self.spool_dir)
         manifest_blob = self.plan.add_artifact(manifest, blobs, {
             mediatypes.ANNOTATION_REF_NAME: "manifests/%s:%s" % (item["name"], self.spec.version),
             mediatypes.ANNOTATION_PETRA_KIND: "manifests"})
@@ -397,23 +407,16 @@ def prefetched(iterator, depth=8):
         worker.join()
 
 
-def _temp_beside(path, suffix):
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                         suffix=suffix, delete=False)
-    return handle
-
-
 def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL, mode=0o644):
-    """Write archive and signature to temp files beside their targets, check, then rename both into place."""
+    """Write archive and signature to temporary files beside their targets, check the signature, then commit both
+    (synced, renamed, their directories synced)."""
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory):
         raise BundleError("the directory %s for dest does not exist" % directory, hint="Create it first")
-    archive_tmp = signature_tmp = None
-    renamed_archive = False
+    archive = signature = None
     try:
-        archive_tmp = _temp_beside(dest, ".tmp")
-        writer = ArchiveWriter(archive_tmp, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
+        archive = PendingFile(dest, mode)
+        writer = ArchiveWriter(archive.handle, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
         writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
         try:
             for name, blob in plan.entries():
@@ -426,32 +429,20 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
         except BaseException:
             writer.abandon()
             raise
-        archive_tmp.flush()
-        os.fsync(archive_tmp.fileno())
-        archive_tmp.close()
         der = signer.sign_digest(digests[signer.hash_name])
         if not signing_keys.verify_digest(signer.public_key(), digests[signer.hash_name], der):
             raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
                               hint="The signing backend is misbehaving; nothing was written")
-        signature_tmp = _temp_beside(signature_path, ".tmp")
-        signature_tmp.write(signatures.encode_signature(der))
-        signature_tmp.flush()
-        os.fsync(signature_tmp.fileno())
-        signature_tmp.close()
-        os.chmod(archive_tmp.name, mode)
-        os.chmod(signature_tmp.name, mode)
-        os.replace(archive_tmp.name, dest)
-        renamed_archive = True
-        os.replace(signature_tmp.name, signature_path)
+        signature = PendingFile(signature_path, mode)
+        signature.handle.write(signatures.encode_signature(der))
+        # Both are synced before either is renamed: a crash between the renames leaves a bundle that fails
+        # verification until it is rebuilt, never a partial file under either name.
+        commit(archive, signature)
         return {"sha256": digests["sha256"].hex(), "size": writer.compressed_size}
     except BaseException:
-        for handle in (archive_tmp, signature_tmp):
-            if handle is not None:
-                handle.close()
-                if os.path.exists(handle.name):
-                    os.unlink(handle.name)
-        if renamed_archive and os.path.exists(dest):
-            os.unlink(dest)
+        for item in (archive, signature):
+            if item is not None:
+                item.discard()
         raise
 
 
@@ -581,33 +572,32 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM."""
     started = time.monotonic()
     signature_path = signature_path or dest + ".sig"
-    created, mtime, pinned = resolve_created(spec.created, environ)
+    created = timing.stated_created(spec.created, os.environ if environ is None else environ)
     signer_id = signing_keys.key_id(signer.public_key())
     spool_dir = os.path.dirname(os.path.abspath(dest))
     spool_dir = spool_dir if os.path.isdir(spool_dir) else None
     existing = read_metadata(dest) if (os.path.isfile(dest) and not force) else None
     custody = CreationCustody(signer, verifier, scanner, existing, sbom)
 
-    def make_plan(created_text, epoch):
+    def make_plan(moment):
         try:
-            return Planner(spec, pool, created_text, epoch, spool_dir, custody).build(signer_id, level)
+            return Planner(spec, pool, moment, spool_dir, custody).build(signer_id, level)
         except RegistryError as exc:
             raise BundleError(exc.message, hint=exc.hint)
 
     plan = None
-    if existing is not None and not pinned:
-        # With no pinned creation time, the existing bundle's time is the one to reproduce: if the content is
+    if existing is not None and created is not None and created.source == timing.FROM_CLOCK:
+        # A wall-clock time was asked for: the existing bundle's time is the one to reproduce. If the content is
         # unchanged, the plan made with it is identical and nothing needs rewriting.
         try:
-            created, mtime, _pinned = resolve_created(existing["created"], environ)
-            plan = make_plan(created, mtime)
+            moment = timing.recorded(existing["created"])
         except ValueError:
-            plan = None
+            moment = None
+        plan = make_plan(moment) if moment is not None else None
         if plan is not None and stable_metadata(plan.metadata) != stable_metadata(existing):
-            created, mtime, _pinned = resolve_created(None, environ)
             plan = None
     if plan is None:
-        plan = make_plan(created, mtime)
+        plan = make_plan(created)
     result = {
         "path": dest,
         "signature": signature_path,
@@ -620,6 +610,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "files": [{"name": f["name"], "digest": f["digest"], "size": f["size"]} for f in plan.files],
         "blob_count": len(plan.blobs),
         "content_size": sum(blob.size for blob in plan.blobs.values()),
+        "created_from": plan.created.source,
     }
     if plan.metadata.get("sbom"):
         document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
@@ -632,7 +623,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         if existing.get("scan"):
             result["scan"] = existing["scan"]
         return result
-    result["created"] = created
+    result["created"] = plan.created.text
     if check_mode:
         if scanner is not None:
             scanner.resolve()
@@ -643,7 +634,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     try:
         if scanner is not None:
             result["scan"] = scan_plan(plan, scanner, staging)
-        written = write_bundle(plan, dest, signature_path, signer, mtime, level, mode)
+        written = write_bundle(plan, dest, signature_path, signer, plan.created.epoch, level, mode)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

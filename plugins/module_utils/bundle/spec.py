@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - reported at run time
     HAS_YAML = False
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import SpecError
+from ansible_collections.petra.core.plugins.module_utils.bundle.timing import NOW, RELATIVE_EXPIRY
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import InvalidReference
 from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
 
@@ -50,8 +51,8 @@ SCHEMA = {
             "properties": {
                 "name": {"type": "string", "pattern": NAME_PATTERN},
                 "version": {"type": "string", "pattern": SEMVER_PATTERN},
-                "expires": {"type": "string", "format": "date"},
-                "created": {"type": "string", "format": "date-time"},
+                "expires": {"type": "string", "anyOf": [{"format": "date"}, {"pattern": RELATIVE_EXPIRY}]},
+                "created": {"type": "string", "anyOf": [{"format": "date-time"}, {"const": NOW}]},
                 "description": {"type": "string", "maxLength": 1024},
             },
         },
@@ -131,6 +132,10 @@ def _describe(error):
         return "%r %s" % (error.instance, _FRIENDLY["pattern"].get(error.validator_value, "has the wrong form"))
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown field")
+    if error.validator == "anyOf" and _field_path(error) == "metadata.expires":
+        return "%r is neither a date YYYY-MM-DD nor a period P<n>D or P<n>W after created" % (error.instance,)
+    if error.validator == "anyOf" and _field_path(error) == "metadata.created":
+        return "%r is neither an RFC 3339 date-time nor %r" % (error.instance, NOW)
     if error.validator == "oneOf" and _field_path(error).startswith("charts"):
         return "give either 'path' (a packaged chart) or 'ref' (oci://...) with 'version', not both or neither"
     if error.validator == "const":

@@ -9,12 +9,14 @@ from __future__ import annotations
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 INDEX_TYPES = frozenset((OCI_INDEX, DOCKER_MANIFEST_LIST))
 MANIFEST_TYPES = frozenset((OCI_MANIFEST, DOCKER_MANIFEST))
+IMAGE_CONFIG_TYPES = frozenset((OCI_CONFIG, DOCKER_CONFIG))
 ACCEPTED_MANIFEST_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
