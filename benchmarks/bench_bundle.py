@@ -49,7 +49,7 @@ create_bundle(spec, %(dest)r, load_signer(%(key)r), ClientPool(insecure_registri
 LOAD = """
 import sys
 sys.path.insert(0, %(collections)r)
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
 run_load({"src": %(dest)r, "public_keys": [%(pub)r], "signature": None, "registry": %(high)r + "/petra",
           "ca_file": None, "registry_username": None, "registry_password": None, "insecure_registries": [%(high)r],
           "registry_timeout": 120.0, "registry_retries": 2, "parallel": 4, "registries_dest": None,

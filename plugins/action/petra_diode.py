@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.diode.options import (
+from ansible_collections.petra.core.plugins.module_utils.adapters.diode import (
     DIODE_ARGUMENT_SPEC,
     DIODE_MUTUALLY_EXCLUSIVE,
     DIODE_REQUIRED_IF,

@@ -4,8 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.options import VERIFY_ARGUMENT_SPEC
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import VERIFY_ARGUMENT_SPEC, run_verify
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 

@@ -724,12 +724,12 @@ verified:
   type: bool
 """
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.options import (
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import (
     BUNDLE_ARGUMENT_SPEC,
     BUNDLE_MUTUALLY_EXCLUSIVE,
     BUNDLE_REQUIRED_IF,
+    run_bundle,
 )
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_bundle
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 

@@ -271,8 +271,7 @@ reason:
   sample: altered
 """
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.options import VERIFY_ARGUMENT_SPEC
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import VERIFY_ARGUMENT_SPEC, run_verify
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 

@@ -11,7 +11,7 @@ import requests
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
@@ -129,7 +129,7 @@ def test_registries_yaml(high, bundle, registry, tmp_path):
 LOAD_SCRIPT = """
 import sys
 sys.path.insert(0, %(path)r)
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
 run_load(%(params)r, check_mode=False)
 """
 

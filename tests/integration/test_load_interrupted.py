@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.tasks import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool

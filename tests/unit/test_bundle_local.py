@@ -163,15 +163,15 @@ def test_check_mode_writes_nothing(sources, spool, ec_key):
 
 def test_failure_leaves_nothing_behind(sources, spool, ec_key, monkeypatch):
     key, _pub = ec_key
-    from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
+    from ansible_collections.petra.core.plugins.module_utils.oci import blobs
 
-    real = artifacts.iter_file
+    real = blobs.iter_file
 
     def changing(path, chunk_size=1 << 20):
         for chunk in real(path, chunk_size):
             yield chunk[:-1] + bytes([chunk[-1] ^ 1])
 
-    monkeypatch.setattr(artifacts, "iter_file", changing)
+    monkeypatch.setattr(blobs, "iter_file", changing)
     with pytest.raises(BundleError, match="changed while the bundle was written"):
         build(sources, spool, key)
     assert os.listdir(spool) == []

@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import PendingFile, commit
 from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
+from ansible_collections.petra.core.plugins.module_utils.oci.blobs import Blob, canonical_json, digest_of
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle import timing
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL, ArchiveWriter
@@ -42,7 +43,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci.reference import Im
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
-OCI_LAYOUT = artifacts.canonical_json({"imageLayoutVersion": "1.0.0"})
+OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
 MAX_INDEX_DEPTH = 2
 
 
@@ -71,7 +72,7 @@ class BundlePlan:
             self.blobs[blob.digest] = blob  # a local copy is cheaper than a download
 
     def add_artifact(self, manifest_bytes, blobs, annotations):
-        manifest = artifacts.Blob.from_bytes(manifest_bytes, mediatypes.OCI_MANIFEST)
+        manifest = Blob.from_bytes(manifest_bytes, mediatypes.OCI_MANIFEST)
         self.add_blob(manifest)
         for blob in blobs:
             self.add_blob(blob)
@@ -85,13 +86,13 @@ class BundlePlan:
 
     def entries(self):
         """(name, Blob) in archive order: layout file, index, named entries by name, then blobs by digest."""
-        index = artifacts.canonical_json({
+        index = canonical_json({
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_INDEX,
             "manifests": self.index_manifests,
         })
-        result = [("oci-layout", artifacts.Blob.from_bytes(OCI_LAYOUT, "application/json")),
-                  ("index.json", artifacts.Blob.from_bytes(index, mediatypes.OCI_INDEX))]
+        result = [("oci-layout", Blob.from_bytes(OCI_LAYOUT, "application/json")),
+                  ("index.json", Blob.from_bytes(index, mediatypes.OCI_INDEX))]
         result += sorted(self.named, key=lambda item: item[0])
         for digest in sorted(self.blobs):
             result.append(("blobs/sha256/" + digest.split(":", 1)[1], self.blobs[digest]))
@@ -150,7 +151,7 @@ class Planner:
         digest = entry["digest"]
         attached = discover(client, ref.repository, digest, ref_text)
         for item in attached:
-            self.plan.add_blob(artifacts.Blob(item.digest, len(item.data), item.media_type, data=item.data))
+            self.plan.add_blob(Blob(item.digest, len(item.data), item.media_type, data=item.data))
             self._add_image_manifest(client, ref, item.data)
         if attached:
             entry["attached"] = [item.record() for item in attached]
@@ -167,7 +168,7 @@ class Planner:
         signed = countersign(self.custody.signer, reference, digest, carried, self.custody.previous(digest))
         for data, media_type in ((signed.payload, cosign.SIMPLE_SIGNING),
                                  (signed.config, mediatypes.OCI_CONFIG), (signed.manifest, mediatypes.OCI_MANIFEST)):
-            self.plan.add_blob(artifacts.Blob.from_bytes(data, media_type))
+            self.plan.add_blob(Blob.from_bytes(data, media_type))
         return signed.record
 
     def _append(self, section, record, reference, digest):
@@ -179,7 +180,7 @@ class Planner:
     def _add_sbom(self):
         data = bundle_sbom(self.spec.name, self.spec.version, self.created.text, self.plan.images, self.plan.charts,
                            self.plan.manifests, self.plan.files)
-        blob = artifacts.Blob.from_bytes(data, SBOM_MEDIA_TYPE)
+        blob = Blob.from_bytes(data, SBOM_MEDIA_TYPE)
         self.plan.named.append((SBOM_NAME, blob))
         return {"name": SBOM_NAME, "digest": blob.digest}
 
@@ -192,12 +193,12 @@ class Planner:
         if expected is not None and (digest != expected["digest"] or len(data) != expected["size"]):
             raise BundleError("the manifest %s of %s does not match its index descriptor" % (expected["digest"], ref),
                               hint="The registry content is inconsistent; check the image")
-        self.plan.add_blob(artifacts.Blob(digest, len(data), media_type, data=data))
+        self.plan.add_blob(Blob(digest, len(data), media_type, data=data))
         return data, media_type, digest
 
     def _add_image_manifest(self, client, ref, data):
         for item in artifacts.image_blob_descriptors(data, str(ref)):
-            self.plan.add_blob(artifacts.Blob(item["digest"], item["size"], item.get("mediaType", ""),
+            self.plan.add_blob(Blob(item["digest"], item["size"], item.get("mediaType", ""),
                                               remote=(client, ref.repository)))
 
     def _note_config_time(self, client, ref, manifest_data):
@@ -216,7 +217,7 @@ class Planner:
             except OCIError as exc:
                 raise BundleError("cannot read the config %s of %s: %s" % (config["digest"], ref, exc.message),
                                   hint=exc.hint)
-            self.plan.add_blob(artifacts.Blob(config["digest"], config["size"], config["mediaType"], data=data))
+            self.plan.add_blob(Blob(config["digest"], config["size"], config["mediaType"], data=data))
         seconds = timing.config_time(data)
         if seconds is not None:
             self._config_times.append(seconds)
@@ -528,7 +529,7 @@ def scan_plan(plan, scanner, staging):
                 except OCIError as exc:
                     raise BundleError("fetching %s of %s for the scan failed: %s" % (blob.digest, image["ref"],
                                                                                      exc.message), hint=exc.hint)
-                plan.blobs[blob.digest] = artifacts.Blob(blob.digest, blob.size, blob.media_type, path=path)
+                plan.blobs[blob.digest] = Blob(blob.digest, blob.size, blob.media_type, path=path)
             work = os.path.join(staging, "scan-%d" % len(reports))
             layout = custody_scan.stage_layout(os.path.join(work, "layout"), manifest_digest, data, blob_paths)
             report_path = os.path.join(work, "report.json")
@@ -539,7 +540,7 @@ def scan_plan(plan, scanner, staging):
             if blocking:
                 blocked.append((label, blocking))
             name = custody_scan.report_entry_name(scanner.name, manifest_digest)
-            report = artifacts.Blob(artifacts.digest_of(raw), len(raw), "application/json", path=report_path)
+            report = Blob(digest_of(raw), len(raw), "application/json", path=report_path)
             plan.named.append((name, report))
             reports.append({"image": image["ref"], "manifest": manifest_digest, "platform": platform, "entry": name,
                             "digest": report.digest, "findings": counts, "ignored": ignored})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.petra.core.plugins.module_utils.bundle.artifacts import (
+from ansible_collections.petra.core.plugins.module_utils.oci.blobs import (
     EMPTY_JSON,
     Blob,
     artifact_manifest,

@@ -2,14 +2,16 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""The argument spec of petra_diode and what it does with validated parameters."""
+"""The adapter of petra_diode: its argument spec, and what it does with validated parameters."""
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC, AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
-from ansible_collections.petra.core.plugins.module_utils.diode import transfer
+from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
+from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.diode.parts import DEFAULT_ALLOWED_EXTENSIONS
+from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
 from ansible_collections.petra.core.plugins.module_utils.options.signing import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
@@ -60,11 +62,6 @@ def run_diode(params, check_mode):
 
 
 def run_aws_diode(params, check_mode):
-    from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
-    from ansible_collections.petra.core.plugins.module_utils.diode import s3transport
-    from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
-    from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
-
     connection = AWSConnection.from_params(params)
     s3 = connection.client("s3")
     if params["state"] == "received":

@@ -2,22 +2,92 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""What petra_bundle and petra_verify do with validated parameters; shared by module and action plugin."""
+"""The adapter of petra_bundle: its argument spec, and what each state does with validated parameters.
+
+Shared by the module file and its action plugin. It wires the domain packages together (bundle, load, trust,
+custody, k8s) and holds no logic of its own beyond turning parameters into their objects.
+"""
 
 from __future__ import annotations
 
 import os
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC, AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.options.custody import custody_from_params
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
-from ansible_collections.petra.core.plugins.module_utils.options.registry import client_pool_from_params
-from ansible_collections.petra.core.plugins.module_utils.options.signing import signer_from_params
+from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubeClient
+from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSync
+from ansible_collections.petra.core.plugins.module_utils.load.loader import BundleLoader
+from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
+from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.options.custody import (
+    CUSTODY_ARGUMENT_SPEC,
+    custody_from_params,
+)
+from ansible_collections.petra.core.plugins.module_utils.options.registry import (
+    client_pool_from_params,
+    REGISTRY_ARGUMENT_SPEC,
+)
+from ansible_collections.petra.core.plugins.module_utils.options.signing import (
+    signer_from_params,
+    SIGNING_ARGUMENT_SPEC,
+    SIGNING_MUTUALLY_EXCLUSIVE,
+)
+from ansible_collections.petra.core.plugins.module_utils.options.specs import merged
+from ansible_collections.petra.core.plugins.module_utils.options.trust import (
+    gate_from_params,
+    TRUST_ARGUMENT_SPEC,
+    verify_options_from_params,
+    WITNESS_ARGUMENT_SPEC,
+)
 from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
-from ansible_collections.petra.core.plugins.module_utils.options.trust import gate_from_params, verify_options_from_params
+from ansible_collections.petra.core.plugins.module_utils.trust.witness import TrustWitness
+
+BUNDLE_ARGUMENT_SPEC = merged(
+    REGISTRY_ARGUMENT_SPEC,
+    SIGNING_ARGUMENT_SPEC,
+    AWS_ARGUMENT_SPEC,
+    TRUST_ARGUMENT_SPEC,
+    WITNESS_ARGUMENT_SPEC,
+    CUSTODY_ARGUMENT_SPEC,
+    state=dict(type="str", default="present", choices=["present", "loaded", "signed"]),
+    spec=dict(type="path"),
+    definition=dict(type="dict"),
+    base_dir=dict(type="path"),
+    dest=dict(type="path"),
+    signature=dict(type="path"),
+    compression_level=dict(type="int", default=3),
+    force=dict(type="bool", default=False),
+    mode=dict(type="raw", default="0644"),
+    src=dict(type="path"),
+    public_keys=dict(type="list", elements="str", aliases=["public_key"], no_log=False),
+    registry=dict(type="str"),
+    parallel=dict(type="int", default=4),
+    registries_dest=dict(type="path"),
+    registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
+    kubeconfig=dict(type="path"),
+    kube_context=dict(type="str"),
+    flux_namespace=dict(type="str", default="flux-system"),
+    flux_interval=dict(type="str", default="10m"),
+    flux_secret_ref=dict(type="str", no_log=False),
+    flux_cert_secret_ref=dict(type="str", no_log=False),
+    flux_verify_secret_ref=dict(type="str", no_log=False),
+    flux_wait=dict(type="bool", default=False),
+    flux_timeout=dict(type="int", default=300),
+)
+BUNDLE_MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
+BUNDLE_REQUIRED_IF = [
+    ("state", "present", ("spec", "definition"), True),
+    ("state", "present", ("signing_key", "signing_key_content"), True),
+    ("state", "present", ("dest",)),
+    ("state", "loaded", ("src", "public_keys", "registry")),
+    ("state", "signed", ("src", "public_keys")),
+    ("state", "signed", ("signing_key", "signing_key_content"), True),
+]
 
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
 SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold",
@@ -53,10 +123,6 @@ def run_create(params, check_mode, default_base_dir=None):
 
 
 def run_load(params, check_mode):
-    from ansible_collections.petra.core.plugins.module_utils.load.loader import BundleLoader
-    from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
-    from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
-
     if params["parallel"] < 1:
         raise BundleError("parallel must be at least 1")
     target = TargetRegistry(params["registry"])
@@ -92,9 +158,6 @@ def run_load(params, check_mode):
 
 def bind_witness(gate, pool, target, reset=None, check_mode=False):
     """The trust state must not be behind its witness in the target registry (checked before the bundle is read)."""
-    from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryWriter
-    from ansible_collections.petra.core.plugins.module_utils.trust.witness import TrustWitness
-
     gate.bind_witness(TrustWitness(RegistryWriter(pool.new_client(target.host)), target), reset, check_mode)
 
 
@@ -110,9 +173,6 @@ def record_custody(result, gate, loader, target, check_mode):
 
 
 def sync_flux(params, loader, target, insecure, check_mode):
-    from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubeClient
-    from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSync
-
     kube = KubeClient(params["kubeconfig"], params.get("kube_context"))
     flux = FluxSync(kube, target, params["flux_namespace"], {
         "bundle": loader.metadata["name"], "interval": params["flux_interval"], "secret_ref": params.get("flux_secret_ref"),
@@ -125,8 +185,6 @@ def sync_flux(params, loader, target, insecure, check_mode):
 
 
 def run_cosign(params, check_mode):
-    from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
-
     signer = signer_from_params(params)
     keys = load_public_keys(params["public_keys"])
     return cosign_bundle(params["src"], signer, keys, signature_path=params.get("signature"),
@@ -140,23 +198,3 @@ def run_bundle(params, check_mode, default_base_dir=None):
     if params["state"] == "signed":
         return run_cosign(params, check_mode)
     return run_create(params, check_mode, default_base_dir)
-
-
-def run_verify(params):
-    from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
-
-    keys = load_public_keys(params["public_keys"])
-    gate = gate_from_params(params)
-    if params.get("registry"):
-        if gate is None:
-            raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
-                              hint="Give trust_state, or leave registry out")
-        bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
-    verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
-    result = verification.result
-    if gate is not None:
-        gate.admit(result, verification.metadata)
-        result["trust_state"] = gate.preview()
-    result["custody"] = custody_record(verification.metadata, result)
-    result["changed"] = False
-    return result

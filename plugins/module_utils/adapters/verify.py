@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""The adapter of petra_verify: its argument spec, and the verification it runs (it never changes anything)."""
+
+from __future__ import annotations
+
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import bind_witness
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
+from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
+from ansible_collections.petra.core.plugins.module_utils.options.registry import (
+    REGISTRY_ARGUMENT_SPEC,
+    client_pool_from_params,
+)
+from ansible_collections.petra.core.plugins.module_utils.options.specs import merged
+from ansible_collections.petra.core.plugins.module_utils.options.trust import (
+    TRUST_ARGUMENT_SPEC,
+    gate_from_params,
+    verify_options_from_params,
+)
+from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
+
+VERIFY_ARGUMENT_SPEC = merged(
+    TRUST_ARGUMENT_SPEC,
+    REGISTRY_ARGUMENT_SPEC,
+    AWS_ARGUMENT_SPEC,
+    registry=dict(type="str"),
+    path=dict(type="path", required=True),
+    public_keys=dict(type="list", elements="str", required=True, aliases=["public_key"], no_log=False),
+    signature=dict(type="path"),
+)
+
+
+def run_verify(params):
+    keys = load_public_keys(params["public_keys"])
+    gate = gate_from_params(params)
+    if params.get("registry"):
+        if gate is None:
+            raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
+                              hint="Give trust_state, or leave registry out")
+        bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
+    verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
+    result = verification.result
+    if gate is not None:
+        gate.admit(result, verification.metadata)
+        result["trust_state"] = gate.preview()
+    result["custody"] = custody_record(verification.metadata, result)
+    result["changed"] = False
+    return result
