@@ -4,18 +4,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import (
-    FLATCAR_ARGUMENT_SPEC,
-    FLATCAR_REQUIRED_IF,
-    run_flatcar,
-)
+from ansible_collections.petra.core.plugins.module_utils.adapters import flatcar
+from ansible_collections.petra.core.plugins.module_utils.options.kube import KUBE_CONTROLLER_FILES
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 
 class ActionModule(ControllerAction):
-    ARGUMENT_SPEC = FLATCAR_ARGUMENT_SPEC
-    REQUIRED_IF = FLATCAR_REQUIRED_IF
-    CONTROLLER_FILE_ARGS = ("binary", "kubeconfig", "image_file", "image_signature")
+    ARGUMENT_SPEC = flatcar.ARGUMENT_SPEC
+    REQUIRED_IF = flatcar.REQUIRED_IF
+    CONTROLLER_FILE_ARGS = ("binary", "image_file", "image_signature") + KUBE_CONTROLLER_FILES
 
     def run_on_controller(self, params, task_vars, check_mode):
-        return run_flatcar(params, check_mode)
+        return flatcar.run(params, check_mode)

@@ -44,6 +44,11 @@ description:
     re-checks every entry. Manifests are put after their blobs and tags last, so a load interrupted at any moment
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
+  - With O(state=loaded) and O(kubeconfig) (the cluster whose Flux should use the loaded content), for every chart
+    and manifest set, an C(OCIRepository) C(petra-<kind>-<name>) in O(flux_namespace) is created or updated,
+    pinned to the pushed digest (charts with the Helm layer copied, for C(HelmRelease.spec.chartRef)), and the
+    C(Kustomization) and C(HelmRelease) objects that reference it get the C(reconcile.fluxcd.io/requestedAt)
+    annotation. Nothing is touched when the objects already point at the loaded digests.
   - With O(state=loaded), O(threshold) above 1 requires that many distinct keys among O(public_keys) to have signed
     the bundle (primary signature and co-signatures), and O(trust_state) refuses rollbacks and replays of another
     build of the current version (see the options). After a
@@ -138,18 +143,6 @@ options:
         every source registry of the bundle to O(registry) with rewrite rules, so workloads keep their original
         image references. The same document is returned as RV(registries) either way.
     type: path
-  kubeconfig:
-    description:
-      - With O(state=loaded), a kubeconfig for the cluster whose Flux should use the loaded content. For every chart
-        and manifest set, an C(OCIRepository) C(petra-<kind>-<name>) in O(flux_namespace) is created or updated,
-        pinned to the pushed digest (charts with the Helm layer copied, for C(HelmRelease.spec.chartRef)), and the
-        C(Kustomization) and C(HelmRelease) objects that reference it get the C(reconcile.fluxcd.io/requestedAt)
-        annotation. Nothing is touched when the objects already point at the loaded digests.
-    type: path
-  kube_context:
-    description:
-      - The kubeconfig context to use; the current context when not given.
-    type: str
   flux_namespace:
     description:
       - Namespace of the C(OCIRepository) objects.
@@ -305,6 +298,7 @@ extends_documentation_fragment:
   - petra.core.registry
   - petra.core.signing_key
   - petra.core.aws
+  - petra.core.kube
   - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.check_mode

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.custody.options import CUSTODY_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.oci.options import REGISTRY_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.kube import KUBE_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.signing.options import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
@@ -30,6 +31,7 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     AWS_ARGUMENT_SPEC,
     TRUST_ARGUMENT_SPEC,
     CUSTODY_ARGUMENT_SPEC,
+    KUBE_ARGUMENT_SPEC,
     state=dict(type="str", default="present", choices=["present", "loaded", "signed"]),
     spec=dict(type="path"),
     definition=dict(type="dict"),
@@ -45,8 +47,6 @@ BUNDLE_ARGUMENT_SPEC = _merged(
     parallel=dict(type="int", default=4),
     registries_dest=dict(type="path"),
     registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
-    kubeconfig=dict(type="path"),
-    kube_context=dict(type="str"),
     flux_namespace=dict(type="str", default="flux-system"),
     flux_interval=dict(type="str", default="10m"),
     flux_secret_ref=dict(type="str", no_log=False),

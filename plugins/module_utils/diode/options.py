@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
+from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.diode import transfer
 from ansible_collections.petra.core.plugins.module_utils.diode.parts import DEFAULT_ALLOWED_EXTENSIONS

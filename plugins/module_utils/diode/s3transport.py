@@ -19,7 +19,7 @@ import os
 import time
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
-from ansible_collections.petra.core.plugins.module_utils.aws.client import error_code, wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import error_code, wrap_client_error
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 
