@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
+from ansible_collections.petra.core.plugins.module_utils.adapters import manifests as adapter
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 
 class ActionModule(ControllerAction):
-    ARGUMENT_SPEC = MANIFESTS_ARGUMENT_SPEC
-    CONTROLLER_FILE_ARGS = ("paths", "crds")
-
-    def run_on_controller(self, params, task_vars, check_mode):
-        return run_manifests(params, check_mode)
+    ADAPTER = adapter

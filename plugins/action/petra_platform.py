@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.platform import PLATFORM_ARGUMENT_SPEC, run_platform
+from ansible_collections.petra.core.plugins.module_utils.adapters import platform as adapter
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 
 class ActionModule(ControllerAction):
-    ARGUMENT_SPEC = PLATFORM_ARGUMENT_SPEC
-    CONTROLLER_FILE_ARGS = ("public_key",)
-
-    def run_on_controller(self, params, task_vars, check_mode):
-        return run_platform(params, check_mode)
+    ADAPTER = adapter

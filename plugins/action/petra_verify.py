@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import VERIFY_ARGUMENT_SPEC, run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters import verify as adapter
 from ansible_collections.petra.core.plugins.plugin_utils.controller_action import ControllerAction
 
 
 class ActionModule(ControllerAction):
-    ARGUMENT_SPEC = VERIFY_ARGUMENT_SPEC
-    CONTROLLER_FILE_ARGS = ("path", "public_keys", "signature", "cosignatures", "ca_file")
-
-    def run_on_controller(self, params, task_vars, check_mode):
-        return run_verify(params)
+    ADAPTER = adapter

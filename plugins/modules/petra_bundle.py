@@ -52,6 +52,11 @@ description:
     re-checks every entry. Manifests are put after their blobs and tags last, so a load interrupted at any moment
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
+  - With O(state=loaded) and O(kubeconfig) (the cluster whose Flux should use the loaded content), for every chart
+    and manifest set, an C(OCIRepository) C(petra-<kind>-<name>) in O(flux_namespace) is created or updated,
+    pinned to the pushed digest (charts with the Helm layer copied, for C(HelmRelease.spec.chartRef)), and the
+    C(Kustomization) and C(HelmRelease) objects that reference it get the C(reconcile.fluxcd.io/requestedAt)
+    annotation. Nothing is touched when the objects already point at the loaded digests.
   - With O(state=loaded), O(threshold) above 1 requires that many distinct keys among O(public_keys) to have signed
     the bundle (primary signature and co-signatures), and O(trust_state) refuses rollbacks and replays of another
     build of the current version (see the options). After a
@@ -163,18 +168,6 @@ options:
         every source registry of the bundle to O(registry) with rewrite rules, so workloads keep their original
         image references. The same document is returned as RV(registries) either way.
     type: path
-  kubeconfig:
-    description:
-      - With O(state=loaded), a kubeconfig for the cluster whose Flux should use the loaded content. For every chart
-        and manifest set, an C(OCIRepository) C(petra-<kind>-<name>) in O(flux_namespace) is created or updated,
-        pinned to the pushed digest (charts with the Helm layer copied, for C(HelmRelease.spec.chartRef)), and the
-        C(Kustomization) and C(HelmRelease) objects that reference it get the C(reconcile.fluxcd.io/requestedAt)
-        annotation. Nothing is touched when the objects already point at the loaded digests.
-    type: path
-  kube_context:
-    description:
-      - The kubeconfig context to use; the current context when not given.
-    type: str
   flux_namespace:
     description:
       - Namespace of the C(OCIRepository) objects.
@@ -364,6 +357,7 @@ extends_documentation_fragment:
   - petra.core.registry
   - petra.core.signing_key
   - petra.core.aws
+  - petra.core.kube
   - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.check_mode
@@ -724,17 +718,12 @@ verified:
   type: bool
 """
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import (
-    BUNDLE_ARGUMENT_SPEC,
-    BUNDLE_MUTUALLY_EXCLUSIVE,
-    BUNDLE_REQUIRED_IF,
-    run_bundle,
-)
+from ansible_collections.petra.core.plugins.module_utils.adapters import bundle as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():
-    run_module(run_bundle, BUNDLE_ARGUMENT_SPEC, mutually_exclusive=BUNDLE_MUTUALLY_EXCLUSIVE, required_if=BUNDLE_REQUIRED_IF)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

@@ -272,17 +272,12 @@ parts_failed:
   elements: str
 """
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.diode import (
-    DIODE_ARGUMENT_SPEC,
-    DIODE_MUTUALLY_EXCLUSIVE,
-    DIODE_REQUIRED_IF,
-    run_diode,
-)
+from ansible_collections.petra.core.plugins.module_utils.adapters import diode as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():
-    run_module(run_diode, DIODE_ARGUMENT_SPEC, mutually_exclusive=DIODE_MUTUALLY_EXCLUSIVE, required_if=DIODE_REQUIRED_IF)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

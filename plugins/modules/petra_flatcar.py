@@ -280,14 +280,6 @@ options:
       user_data:
         description: The rendered config of an agent. It holds the k3s token; it is never logged.
         type: str
-  kubeconfig:
-    description:
-      - A kubeconfig for the cluster, needed to drain nodes (rolling replacement, scaling down).
-    type: path
-  kube_context:
-    description:
-      - The kubeconfig context to use.
-    type: str
   update_strategy:
     description:
       - V(rolling) replaces outdated nodes; V(none) only reports them in RV(outdated).
@@ -372,6 +364,7 @@ options:
     type: str
 extends_documentation_fragment:
   - petra.core.aws
+  - petra.core.kube
   - petra.core.attributes
   - petra.core.attributes.check_mode
 seealso:
@@ -550,16 +543,12 @@ ssm_parameter:
   type: str
 """
 
+from ansible_collections.petra.core.plugins.module_utils.adapters import flatcar as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import (
-    FLATCAR_ARGUMENT_SPEC,
-    FLATCAR_REQUIRED_IF,
-    run_flatcar,
-)
 
 
 def main():
-    run_module(run_flatcar, FLATCAR_ARGUMENT_SPEC, required_if=FLATCAR_REQUIRED_IF)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

@@ -116,12 +116,12 @@ findings:
       message: unknown field 'providr'
 """
 
+from ansible_collections.petra.core.plugins.module_utils.adapters import manifests as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
-from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
 
 
 def main():
-    run_module(run_manifests, MANIFESTS_ARGUMENT_SPEC)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

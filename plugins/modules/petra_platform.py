@@ -270,12 +270,12 @@ public_key_id:
   type: str
 """
 
+from ansible_collections.petra.core.plugins.module_utils.adapters import platform as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
-from ansible_collections.petra.core.plugins.module_utils.adapters.platform import PLATFORM_ARGUMENT_SPEC, run_platform
 
 
 def main():
-    run_module(run_platform, PLATFORM_ARGUMENT_SPEC)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

@@ -271,12 +271,12 @@ reason:
   sample: altered
 """
 
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import VERIFY_ARGUMENT_SPEC, run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters import verify as adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.runner import run_module
 
 
 def main():
-    run_module(lambda params, check_mode: run_verify(params), VERIFY_ARGUMENT_SPEC)
+    run_module(adapter)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ module_utils code directly on the controller, like community.crypto's ``*_pipe``
 
 from __future__ import annotations
 
-import abc
 import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -41,10 +40,13 @@ def plain(value):
 
 
 class ControllerAction(ActionBase):
-    """Subclasses set ARGUMENT_SPEC (and the constraint lists) and implement ``run_on_controller``."""
+    """Subclasses name their module's adapter (``ADAPTER``, a module of ``module_utils/adapters``), whose argument
+    spec, constraint lists, controller-file options and ``run`` they use; or set those attributes themselves and
+    override ``run_on_controller``."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = None
+    ADAPTER = None
     ARGUMENT_SPEC = {}
     MUTUALLY_EXCLUSIVE = ()
     REQUIRED_ONE_OF = ()
@@ -53,9 +55,20 @@ class ControllerAction(ActionBase):
     # Arguments naming controller files that a playbook may give relative to its files/ directory.
     CONTROLLER_FILE_ARGS = ()
 
-    @abc.abstractmethod
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        adapter = cls.__dict__.get("ADAPTER")
+        if adapter is not None:
+            cls.ARGUMENT_SPEC = adapter.ARGUMENT_SPEC
+            cls.MUTUALLY_EXCLUSIVE = adapter.MUTUALLY_EXCLUSIVE
+            cls.REQUIRED_IF = adapter.REQUIRED_IF
+            cls.CONTROLLER_FILE_ARGS = adapter.CONTROLLER_FILES
+
     def run_on_controller(self, params, task_vars, check_mode):
         """Do the work; return the result dict (with ``changed``), raise PetraError on failure."""
+        if self.ADAPTER is None:
+            raise NotImplementedError("%s names no ADAPTER and does not override run_on_controller" % type(self))
+        return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"))
 
     def _find_controller_file(self, value):
         if not value or os.path.isabs(value) or os.path.exists(value) or "-----BEGIN" in value \

@@ -21,7 +21,7 @@ from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSCo
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run as run_verify
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import ScanError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.custody.scan import Scanner

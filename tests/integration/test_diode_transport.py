@@ -12,7 +12,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
-from ansible_collections.petra.core.plugins.module_utils.adapters.diode import run_diode
+from ansible_collections.petra.core.plugins.module_utils.adapters.diode import run as run_diode
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
 

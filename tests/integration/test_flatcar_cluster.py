@@ -12,7 +12,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import FLATCAR_ARGUMENT_SPEC, run_flatcar
+from ansible_collections.petra.core.plugins.module_utils.adapters import flatcar
 from ansible_collections.petra.core.tests.support.kube import KubeAPI
 
 REGION = "us-east-1"
@@ -20,7 +20,7 @@ CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def validated(params):
-    result = ArgumentSpecValidator(FLATCAR_ARGUMENT_SPEC).validate(params)
+    result = ArgumentSpecValidator(flatcar.ARGUMENT_SPEC).validate(params)
     assert not result.error_messages, result.error_messages
     return result.validated_parameters
 
@@ -37,7 +37,7 @@ def render(moto, role, release, cluster_init=False):
                         server_url=None if cluster_init else "https://api.cluster.internal:6443",
                         k3s={"url": "s3://artifacts/k3s/%s/k3s" % release,
                              "sha256": hashlib.sha256(release.encode()).hexdigest()})
-    return run_flatcar(params, check_mode=False)["user_data"]
+    return flatcar.run(params, check_mode=False)["user_data"]
 
 
 class Environment:
@@ -152,7 +152,7 @@ def kube(tmp_path):
 
 
 def test_create_is_hardened_spread_and_idempotent(env):
-    result = run_flatcar(env.params(), check_mode=False)
+    result = flatcar.run(env.params(), check_mode=False)
     assert result["changed"] is True
     assert result["image_id"] == env.images[0]
     instances = env.instances()
@@ -207,31 +207,31 @@ def test_create_is_hardened_spread_and_idempotent(env):
     assert read["Statement"] == [{"Sid": "ReadNodeArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
                                   "Resource": ["arn:aws:s3:::artifacts/k3s/v1.33.4+k3s1/k3s"]}]
 
-    again = run_flatcar(env.params(), check_mode=False)
+    again = flatcar.run(env.params(), check_mode=False)
     assert again["changed"] is False and again["actions"] == [] and again["outdated"] == []
 
 
 def test_scale_up_check_mode_then_for_real(env):
-    run_flatcar(env.params(servers=1, agents=1), check_mode=False)
-    planned = run_flatcar(env.params(servers=1, agents=3), check_mode=True)
+    flatcar.run(env.params(servers=1, agents=1), check_mode=False)
+    planned = flatcar.run(env.params(servers=1, agents=3), check_mode=True)
     assert planned["changed"] is True
     assert [(a["action"], a["role"]) for a in planned["actions"]] == [("launch", "agent"), ("launch", "agent")]
     assert len(env.instances()) == 2
-    done = run_flatcar(env.params(servers=1, agents=3), check_mode=False)
+    done = flatcar.run(env.params(servers=1, agents=3), check_mode=False)
     assert [(a["action"], a["role"]) for a in done["actions"]] == [("launch", "agent"), ("launch", "agent")]
     agents = [item for item in env.instances() if tags(item)["petra:role"] == "agent"]
     assert sorted(item["SubnetId"] for item in agents).count(env.subnets[0]) == 2
 
 
 def test_node_read_policy_follows_the_configs(env):
-    run_flatcar(env.params(servers=1, agents=0), check_mode=False)
+    flatcar.run(env.params(servers=1, agents=0), check_mode=False)
     env.release("v1.33.5+k3s1")
     key = "arn:aws:kms:us-east-1:123456789012:key/0b1e7c55-5a8e-4c5e-9d55-3f4d2a1b0c9d"
     params = env.params(servers=1, agents=0, update_strategy="none", node_s3_read=["s3://petra-configs/" + env.name],
                         node_kms_key_arns=[key])
-    planned = run_flatcar(params, check_mode=True)
+    planned = flatcar.run(params, check_mode=True)
     assert [a["action"] for a in planned["actions"] if a["action"].endswith("role-policy")] == ["put-role-policy"]
-    done = run_flatcar(params, check_mode=False)
+    done = flatcar.run(params, check_mode=False)
     assert len(done["outdated"]) == 1
     read = env.iam.get_role_policy(RoleName="petra-%s-node" % env.name, PolicyName="petra-node-read")["PolicyDocument"]
     assert read["Statement"] == [
@@ -239,39 +239,39 @@ def test_node_read_policy_follows_the_configs(env):
          "Resource": ["arn:aws:s3:::artifacts/k3s/v1.33.5+k3s1/k3s", "arn:aws:s3:::petra-configs/%s*" % env.name]},
         {"Sid": "DecryptNodeArtifacts", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": [key]}]
     with pytest.raises(PetraError, match="not a key ARN"):
-        run_flatcar(env.params(servers=1, agents=0, node_kms_key_arns=["alias/petra"]), check_mode=False)
+        flatcar.run(env.params(servers=1, agents=0, node_kms_key_arns=["alias/petra"]), check_mode=False)
 
 
 def test_refusals_say_what_to_do(env):
     with pytest.raises(PetraError, match="odd number"):
-        run_flatcar(env.params(servers=2), check_mode=False)
-    run_flatcar(env.params(servers=1, agents=2), check_mode=False)
+        flatcar.run(env.params(servers=2), check_mode=False)
+    flatcar.run(env.params(servers=1, agents=2), check_mode=False)
     with pytest.raises(PetraError, match="kubeconfig") as caught:
-        run_flatcar(env.params(servers=1, agents=1), check_mode=False)
+        flatcar.run(env.params(servers=1, agents=1), check_mode=False)
     assert caught.value.details["reason"] == "kubeconfig-needed"
     env.ssm.put_parameter(Name=env.parameter, Value=env.images[1], Type="String", Overwrite=True)
-    plan = run_flatcar(env.params(servers=1, agents=2), check_mode=True)
+    plan = flatcar.run(env.params(servers=1, agents=2), check_mode=True)
     assert sorted(a["role"] for a in plan["actions"] if a["action"] == "replace") == ["agent", "agent", "server"]
     with pytest.raises(PetraError, match="older AMI or config") as caught:
-        run_flatcar(env.params(servers=1, agents=2), check_mode=False)
+        flatcar.run(env.params(servers=1, agents=2), check_mode=False)
     assert len(caught.value.details["outdated"]) == 3
-    report = run_flatcar(env.params(servers=1, agents=2, update_strategy="none"), check_mode=False)
+    report = flatcar.run(env.params(servers=1, agents=2, update_strategy="none"), check_mode=False)
     assert len(report["outdated"]) == 3 and report["changed"] is False
 
 
 def test_rolling_replacement_servers_first_with_drains(env, kube):
-    run_flatcar(env.params(), check_mode=False)
+    flatcar.run(env.params(), check_mode=False)
     with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(5)
         old = {item["InstanceId"]: kubelets.registered[item["InstanceId"]] for item in env.instances()}
         env.ssm.put_parameter(Name=env.parameter, Value=env.images[1], Type="String", Overwrite=True)
         env.release("v1.33.5+k3s1")
         roll = dict(kubeconfig=kube.kubeconfig, poll_interval=0.05, node_ready_timeout=20, drain_timeout=10)
-        planned = run_flatcar(env.params(**roll), check_mode=True)
+        planned = flatcar.run(env.params(**roll), check_mode=True)
         assert sorted(a["instance_id"] for a in planned["actions"] if a["action"] == "replace") == sorted(old)
         assert len(env.instances()) == 5
 
-        result = run_flatcar(env.params(**roll), check_mode=False)
+        result = flatcar.run(env.params(**roll), check_mode=False)
     assert kubelets.error is None
     steps = [(a["action"], a.get("role")) for a in result["actions"] if a["action"] in ("launch", "drain", "terminate")]
     # Servers surge (the new one Ready before the old one leaves), agents drain first; servers before agents.
@@ -293,7 +293,7 @@ def test_rolling_replacement_servers_first_with_drains(env, kube):
 
 
 def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
-    run_flatcar(env.params(servers=1, agents=2), check_mode=False)
+    flatcar.run(env.params(servers=1, agents=2), check_mode=False)
     with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(3)
         agents = sorted((item for item in env.instances() if tags(item)["petra:role"] == "agent"),
@@ -303,7 +303,7 @@ def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
         env.release("v1.33.5+k3s1")
         roll = dict(kubeconfig=kube.kubeconfig, poll_interval=0.05, node_ready_timeout=20, drain_timeout=1)
         with pytest.raises(PetraError) as caught:
-            run_flatcar(env.params(servers=1, agents=2, **roll), check_mode=False)
+            flatcar.run(env.params(servers=1, agents=2, **roll), check_mode=False)
         details = caught.value.details
         assert details["reason"] == "drain-blocked"
         assert details["stopped_at"] == {"instance_id": agents[0]["InstanceId"], "role": "agent", "step": "drain"}
@@ -317,14 +317,14 @@ def test_blocked_drain_stops_the_roll_and_a_rerun_resumes(env, kube):
         assert agents[0]["InstanceId"] in {item["InstanceId"] for item in by_role["agent"]}
 
         kube.blocked.clear()
-        resumed = run_flatcar(env.params(servers=1, agents=2, **roll), check_mode=False)
+        resumed = flatcar.run(env.params(servers=1, agents=2, **roll), check_mode=False)
     replaced = [a["instance_id"] for a in resumed["actions"] if a["action"] == "terminate"]
     assert replaced == [agent["InstanceId"] for agent in agents]
     assert resumed["outdated"] == []
 
 
 def test_quorum_guard_refuses_to_remove_a_server(env, kube):
-    run_flatcar(env.params(servers=3, agents=0), check_mode=False)
+    flatcar.run(env.params(servers=3, agents=0), check_mode=False)
     with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(3)
         # The first server the roll replaces is the oldest; the other two are NotReady.
@@ -333,17 +333,17 @@ def test_quorum_guard_refuses_to_remove_a_server(env, kube):
             kubelets.core.patch_node_status(name, {"status": {"conditions": [{"type": "Ready", "status": "False"}]}})
         env.release("v1.33.5+k3s1")
         with pytest.raises(PetraError, match="quorum") as caught:
-            run_flatcar(env.params(servers=3, agents=0, kubeconfig=kube.kubeconfig, poll_interval=0.05,
+            flatcar.run(env.params(servers=3, agents=0, kubeconfig=kube.kubeconfig, poll_interval=0.05,
                                    node_ready_timeout=20), check_mode=False)
     assert caught.value.details["reason"] == "quorum"
     assert caught.value.details["stopped_at"]["step"] == "quorum-check"
 
 
 def test_absent_removes_everything_it_created(env):
-    run_flatcar(env.params(servers=1, agents=1), check_mode=False)
-    planned = run_flatcar(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=True)
+    flatcar.run(env.params(servers=1, agents=1), check_mode=False)
+    planned = flatcar.run(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=True)
     assert planned["changed"] is True and len(env.instances()) == 2
-    removed = run_flatcar(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=False)
+    removed = flatcar.run(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=False)
     assert {a["action"] for a in removed["actions"]} >= {"terminate", "delete-launch-template", "delete-security-group",
                                                          "delete-instance-profile", "delete-role"}
     assert env.instances(states=("pending", "running", "stopping", "stopped")) == []
@@ -353,18 +353,18 @@ def test_absent_removes_everything_it_created(env):
         "SecurityGroups"] == []
     with pytest.raises(env.iam.exceptions.NoSuchEntityException):
         env.iam.get_role(RoleName="petra-%s-node" % env.name)
-    again = run_flatcar(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=False)
+    again = flatcar.run(aws_params(env.moto, state="absent", cluster_name=env.name), check_mode=False)
     assert again["changed"] is False
 
 
 def test_scale_down_drains_the_newest_and_keeps_quorum(env, kube):
-    run_flatcar(env.params(servers=3, agents=2), check_mode=False)
+    flatcar.run(env.params(servers=3, agents=2), check_mode=False)
     with Kubelets(env, kube.kubeconfig) as kubelets:
         kubelets.wait_for(5)
         before = {tags(item)["petra:role"]: [] for item in env.instances()}
         for item in sorted(env.instances(), key=lambda item: (item["LaunchTime"], item["InstanceId"])):
             before[tags(item)["petra:role"]].append(item["InstanceId"])
-        result = run_flatcar(env.params(servers=1, agents=1, kubeconfig=kube.kubeconfig, poll_interval=0.05),
+        result = flatcar.run(env.params(servers=1, agents=1, kubeconfig=kube.kubeconfig, poll_interval=0.05),
                              check_mode=False)
     terminated = [(a["role"], a["instance_id"]) for a in result["actions"] if a["action"] == "terminate"]
     assert sorted(terminated) == sorted([("server", i) for i in before["server"][1:]] + [("agent", before["agent"][1])])
@@ -376,7 +376,7 @@ def test_scale_down_drains_the_newest_and_keeps_quorum(env, kube):
 
 
 def test_interrupted_server_surge_resumes_only_once_the_new_server_is_ready(env, kube):
-    run_flatcar(env.params(servers=1, agents=0), check_mode=False)
+    flatcar.run(env.params(servers=1, agents=0), check_mode=False)
     kubelets = Kubelets(env, kube.kubeconfig)
     kubelets.start()
     try:
@@ -387,19 +387,19 @@ def test_interrupted_server_surge_resumes_only_once_the_new_server_is_ready(env,
         kubelets.join(5)
         roll = dict(kubeconfig=kube.kubeconfig, poll_interval=0.05, node_ready_timeout=1)
         with pytest.raises(PetraError) as caught:
-            run_flatcar(env.params(servers=1, agents=0, **roll), check_mode=False)
+            flatcar.run(env.params(servers=1, agents=0, **roll), check_mode=False)
         assert caught.value.details["stopped_at"]["step"] == "launch"
         assert caught.value.details["reason"] == "node-not-ready"
         # Re-run while the new server is still not Ready: the old, Ready server must not be removed.
         with pytest.raises(PetraError) as caught:
-            run_flatcar(env.params(servers=1, agents=0, **roll), check_mode=False)
+            flatcar.run(env.params(servers=1, agents=0, **roll), check_mode=False)
         assert caught.value.details["stopped_at"]["step"] == "wait-ready"
         assert old in {item["InstanceId"] for item in env.instances()} and len(env.instances()) == 2
 
         kubelets = Kubelets(env, kube.kubeconfig)
         kubelets.registered[old] = kubelets.core.list_node().items[0].metadata.name
         kubelets.start()
-        resumed = run_flatcar(env.params(servers=1, agents=0, **dict(roll, node_ready_timeout=20)), check_mode=False)
+        resumed = flatcar.run(env.params(servers=1, agents=0, **dict(roll, node_ready_timeout=20)), check_mode=False)
     finally:
         kubelets.stop.set()
         kubelets.join(5)

@@ -14,7 +14,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import FLATCAR_ARGUMENT_SPEC, run_flatcar
+from ansible_collections.petra.core.plugins.module_utils.adapters import flatcar
 
 REGION = "us-east-1"
 CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -70,7 +70,7 @@ def params(aws, image, signing_keys, **extra):
             "import_bucket": aws["bucket"], "kms_key_id": aws["kms_key"], "ssm_parameter": "/petra/%s" % aws["name"],
             "poll_interval": 0.05, "tags": {"team": "platform"}}
     base.update(extra)
-    result = ArgumentSpecValidator(FLATCAR_ARGUMENT_SPEC).validate(base)
+    result = ArgumentSpecValidator(flatcar.ARGUMENT_SPEC).validate(base)
     assert not result.error_messages, result.error_messages
     return result.validated_parameters
 
@@ -80,11 +80,11 @@ def uploaded(aws):
 
 
 def test_import_verifies_uploads_registers_and_publishes(aws, image, signing_keys):
-    planned = run_flatcar(params(aws, image, signing_keys), check_mode=True)
+    planned = flatcar.run(params(aws, image, signing_keys), check_mode=True)
     assert [a["action"] for a in planned["actions"]] == ["upload", "import-snapshot", "register-image", "put-parameter"]
     assert planned["verified"] == "sha512 digest and OpenPGP signature" and uploaded(aws) == []
 
-    result = run_flatcar(params(aws, image, signing_keys), check_mode=False)
+    result = flatcar.run(params(aws, image, signing_keys), check_mode=False)
     assert result["changed"] is True
     key = "petra/flatcar-import/flatcar_production_ami_vmdk_image.vmdk"
     assert result["s3_uri"] == "s3://%s/%s" % (aws["bucket"], key)
@@ -102,12 +102,12 @@ def test_import_verifies_uploads_registers_and_publishes(aws, image, signing_key
     parameter = aws["ssm"].get_parameter(Name="/petra/%s" % aws["name"])["Parameter"]
     assert parameter["Value"] == result["image_id"]
 
-    again = run_flatcar(params(aws, image, signing_keys), check_mode=False)
+    again = flatcar.run(params(aws, image, signing_keys), check_mode=False)
     assert again["changed"] is False and again["image_id"] == result["image_id"] and again["actions"] == []
 
 
 def test_plain_vmdk_with_sha256_and_no_signature(aws, image, signing_keys):
-    result = run_flatcar(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
+    result = flatcar.run(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
                                 gpg_public_key=None, image_checksum="sha256:" + hashlib.sha256(image["raw"]).hexdigest(), ssm_parameter=None),
                          check_mode=False)
     assert result["verified"] == "sha256 digest" and "ssm_parameter" not in result
@@ -120,7 +120,7 @@ def test_a_staged_object_is_never_trusted(aws, image, signing_keys):
     key = "petra/flatcar-import/flatcar_production_ami_vmdk_image.vmdk"
     aws["s3"].put_object(Bucket=aws["bucket"], Key=key, Body=b"not the image",
                          Metadata={"petra-source-digest": "sha512:" + image["sha512"]})
-    result = run_flatcar(params(aws, image, signing_keys), check_mode=False)
+    result = flatcar.run(params(aws, image, signing_keys), check_mode=False)
     assert "upload" in [a["action"] for a in result["actions"]]
     assert aws["s3"].get_object(Bucket=aws["bucket"], Key=key)["Body"].read() == image["raw"]
 
@@ -128,24 +128,24 @@ def test_a_staged_object_is_never_trusted(aws, image, signing_keys):
 def test_key_and_signature_go_together(aws, image, signing_keys):
     for missing in ("image_signature", "gpg_public_key"):
         with pytest.raises(PetraError, match="go together"):
-            run_flatcar(params(aws, image, signing_keys, **{missing: None}), check_mode=False)
+            flatcar.run(params(aws, image, signing_keys, **{missing: None}), check_mode=False)
     assert uploaded(aws) == []
 
 
 def test_wrong_digest_stops_before_upload(aws, image, signing_keys):
     with pytest.raises(PetraError, match="not the expected") as caught:
-        run_flatcar(params(aws, image, signing_keys, image_checksum="sha512:" + "0" * 128), check_mode=False)
+        flatcar.run(params(aws, image, signing_keys, image_checksum="sha512:" + "0" * 128), check_mode=False)
     assert caught.value.details["reason"] == "digest-mismatch"
     assert uploaded(aws) == []
 
 
 def test_signature_by_another_key_stops_before_upload(aws, image, signing_keys):
     with pytest.raises(PetraError, match="does not verify") as caught:
-        run_flatcar(params(aws, image, signing_keys, gpg_public_key=signing_keys[1][1]), check_mode=False)
+        flatcar.run(params(aws, image, signing_keys, gpg_public_key=signing_keys[1][1]), check_mode=False)
     assert caught.value.details["reason"] == "bad-signature"
     image["packed"].write_bytes(image["packed"].read_bytes() + b"\0")
     with pytest.raises(PetraError):
-        run_flatcar(params(aws, image, signing_keys, image_checksum="sha512:" + hashlib.sha512(
+        flatcar.run(params(aws, image, signing_keys, image_checksum="sha512:" + hashlib.sha512(
             image["packed"].read_bytes()).hexdigest()), check_mode=False)
     assert uploaded(aws) == []
 
@@ -153,9 +153,9 @@ def test_signature_by_another_key_stops_before_upload(aws, image, signing_keys):
 def test_unapproved_digests_and_name_clashes_are_refused(aws, image, signing_keys):
     for checksum in ("md5:" + "0" * 32, "sha1:" + "0" * 40):
         with pytest.raises(PetraError, match="not a FIPS-approved digest"):
-            run_flatcar(params(aws, image, signing_keys, image_checksum=checksum), check_mode=False)
-    run_flatcar(params(aws, image, signing_keys), check_mode=False)
+            flatcar.run(params(aws, image, signing_keys, image_checksum=checksum), check_mode=False)
+    flatcar.run(params(aws, image, signing_keys), check_mode=False)
     other = hashlib.sha256(image["raw"]).hexdigest()
     with pytest.raises(PetraError, match="already exists from another image"):
-        run_flatcar(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
+        flatcar.run(params(aws, image, signing_keys, image_file=str(image["plain"]), image_signature=None,
                            gpg_public_key=None, image_checksum="sha256:" + other), check_mode=False)

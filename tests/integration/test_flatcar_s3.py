@@ -6,7 +6,7 @@ import subprocess
 
 import boto3
 
-from ansible_collections.petra.core.plugins.module_utils.flatcar.options import run_flatcar
+from ansible_collections.petra.core.plugins.module_utils.adapters import flatcar
 
 CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -29,7 +29,7 @@ def params(moto, bucket, **extra):
 def test_large_config_goes_to_s3_behind_a_stub(moto, tmp_path):
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto.endpoint, **CREDS)
     s3.create_bucket(Bucket="petra-nodes")
-    result = run_flatcar(params(moto, "petra-nodes"), check_mode=False)
+    result = flatcar.run(params(moto, "petra-nodes"), check_mode=False)
     assert result["fits_user_data"] is False and result["changed"] is True
     stored = s3.get_object(Bucket="petra-nodes", Key="nodes/server-0.ign")["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == result["sha256"]
@@ -42,11 +42,11 @@ def test_large_config_goes_to_s3_behind_a_stub(moto, tmp_path):
         check = subprocess.run(["ignition-validate", str(tmp_path / name)], capture_output=True, text=True,
                                timeout=60, check=False)
         assert check.returncode == 0, check.stdout + check.stderr
-    again = run_flatcar(params(moto, "petra-nodes"), check_mode=False)
+    again = flatcar.run(params(moto, "petra-nodes"), check_mode=False)
     assert again["changed"] is False and again["user_data"] == result["user_data"]
 
 
 def test_small_config_stays_in_user_data(moto):
-    result = run_flatcar(params(moto, "petra-nodes-small", manifests=[]), check_mode=False)
+    result = flatcar.run(params(moto, "petra-nodes-small", manifests=[]), check_mode=False)
     assert result["fits_user_data"] is True and "config_s3_uri" not in result
     assert json.loads(result["user_data"]) == result["ignition"]

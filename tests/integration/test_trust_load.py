@@ -13,7 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run as run_verify
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool

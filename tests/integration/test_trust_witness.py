@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run as run_verify
 from ansible_collections.petra.core.plugins.module_utils.trust.errors import TrustError
 from ansible_collections.petra.core.plugins.module_utils.trust.state import TrustState
 from ansible_collections.petra.core.plugins.module_utils.trust.witness import KIND

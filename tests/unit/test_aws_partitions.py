@@ -1,6 +1,7 @@
 import pytest
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSError, parse_arn
+from ansible_collections.petra.core.plugins.module_utils.aws.client import parse_arn
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSError
 
 
 @pytest.mark.parametrize("arn, partition, region", [

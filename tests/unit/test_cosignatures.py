@@ -13,8 +13,8 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_bundle
-from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run_verify
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run as run_bundle
+from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run as run_verify
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, load_signer

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.flatcar import buildinfo
+from ansible_collections.petra.core.plugins.module_utils.flatcar.errors import BuildInfoError
 
 
 def varint(value):
@@ -36,7 +37,7 @@ def test_debian_go_binaries(program, main_path):
     assert info["go_version"].startswith("go1.") and info["path"] == main_path
     assert info["settings"]["GOOS"] == "linux" and info["settings"]["-compiler"] == "gc"
     assert info["gofips140"] is None and info["fips_module"] is False
-    with pytest.raises(buildinfo.BuildInfoError) as error:
+    with pytest.raises(BuildInfoError) as error:
         buildinfo.inspect(path, require_fips_module=True)
     assert "not built against the validated Go FIPS module" in str(error.value)
 
@@ -57,14 +58,14 @@ def test_other_builds_refused(tmp_path, settings):
     info = buildinfo.inspect(str(path))
     assert info["fips_module"] is False
     assert info["boringcrypto"] is (settings.get("GOEXPERIMENT") == "boringcrypto")
-    with pytest.raises(buildinfo.BuildInfoError):
+    with pytest.raises(BuildInfoError):
         buildinfo.inspect(str(path), require_fips_module=True)
 
 
 def test_not_a_go_binary(tmp_path):
     path = tmp_path / "script"
     path.write_bytes(b"#!/bin/sh\necho hi\n")
-    with pytest.raises(buildinfo.BuildInfoError, match="no Go build information"):
+    with pytest.raises(BuildInfoError, match="no Go build information"):
         buildinfo.inspect(str(path))
 
 
@@ -96,12 +97,12 @@ def test_sysext_with_a_debian_go_binary_is_refused(tmp_path):
         image = sysext(tmp_path, {"usr/bin/k3s": handle.read()})
     info = buildinfo.inspect(image)
     assert info["sysext_path"] == "/usr/bin/k3s" and info["path"] == "github.com/containers/skopeo/cmd/skopeo"
-    with pytest.raises(buildinfo.BuildInfoError, match=r"k3s.raw:/usr/bin/k3s .* not built against the validated"):
+    with pytest.raises(BuildInfoError, match=r"k3s.raw:/usr/bin/k3s .* not built against the validated"):
         buildinfo.inspect(image, require_fips_module=True)
 
 
 def test_sysext_member_path_and_missing_binary(tmp_path):
     image = sysext(tmp_path, {"opt/k3s/bin/k3s": fake_binary({"GOFIPS140": "v1.0.0"})})
-    with pytest.raises(buildinfo.BuildInfoError, match="holds none of usr/local/bin/k3s, usr/bin/k3s"):
+    with pytest.raises(BuildInfoError, match="holds none of usr/local/bin/k3s, usr/bin/k3s"):
         buildinfo.inspect(image)
     assert buildinfo.inspect(image, sysext_path="/opt/k3s/bin/k3s")["fips_module"] is True

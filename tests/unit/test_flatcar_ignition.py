@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.petra.core.plugins.module_utils.flatcar import ignition
+from ansible_collections.petra.core.plugins.module_utils.flatcar.errors import IgnitionError
 
 K3S = {"url": "s3://petra-artifacts/k3s/v1.33.4+k3s1/k3s", "sha256": "a" * 64}
 SYSEXT = {"url": "https://mirror.internal.example/k3s-v1.33.4-x86-64.raw", "sha256": "b" * 64}
@@ -160,7 +161,7 @@ def test_sysext_and_manifests():
 ])
 def test_refusals(options, words):
     options.setdefault("k3s", K3S)
-    with pytest.raises(ignition.IgnitionError) as info:
+    with pytest.raises(IgnitionError) as info:
         ignition.render(token=TOKEN, **options)
     assert words in str(info.value)
 

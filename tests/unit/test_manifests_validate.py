@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError
-from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import MANIFESTS_ARGUMENT_SPEC, run_manifests
+from ansible_collections.petra.core.plugins.module_utils.adapters.manifests import ARGUMENT_SPEC as MANIFESTS_ARGUMENT_SPEC, run as run_manifests
 from ansible_collections.petra.core.plugins.module_utils.manifests.schemas import SchemaSet, strict
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.platform.gatekeeper import REGO_DIR

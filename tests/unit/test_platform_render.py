@@ -24,7 +24,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci.reference import Im
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.platform import catalog
 from ansible_collections.petra.core.plugins.module_utils.platform.errors import PlatformError
-from ansible_collections.petra.core.plugins.module_utils.adapters.platform import PLATFORM_ARGUMENT_SPEC, run_platform
+from ansible_collections.petra.core.plugins.module_utils.adapters.platform import ARGUMENT_SPEC as PLATFORM_ARGUMENT_SPEC, run as run_platform
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, load_signer
 from ansible_collections.petra.core.tests.conftest import CRD_DIR
 from ansible_collections.petra.core.tests.support import pki

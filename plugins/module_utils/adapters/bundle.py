@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC, AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
@@ -24,10 +24,12 @@ from ansible_collections.petra.core.plugins.module_utils.load.loader import Bund
 from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.options.custody import (
     CUSTODY_ARGUMENT_SPEC,
     custody_from_params,
 )
+from ansible_collections.petra.core.plugins.module_utils.options.kube import KUBE_ARGUMENT_SPEC, KUBE_CONTROLLER_FILES
 from ansible_collections.petra.core.plugins.module_utils.options.registry import (
     client_pool_from_params,
     REGISTRY_ARGUMENT_SPEC,
@@ -47,13 +49,14 @@ from ansible_collections.petra.core.plugins.module_utils.options.trust import (
 from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
 from ansible_collections.petra.core.plugins.module_utils.trust.witness import TrustWitness
 
-BUNDLE_ARGUMENT_SPEC = merged(
+ARGUMENT_SPEC = merged(
     REGISTRY_ARGUMENT_SPEC,
     SIGNING_ARGUMENT_SPEC,
     AWS_ARGUMENT_SPEC,
     TRUST_ARGUMENT_SPEC,
     WITNESS_ARGUMENT_SPEC,
     CUSTODY_ARGUMENT_SPEC,
+    KUBE_ARGUMENT_SPEC,
     state=dict(type="str", default="present", choices=["present", "loaded", "signed"]),
     spec=dict(type="path"),
     definition=dict(type="dict"),
@@ -69,8 +72,6 @@ BUNDLE_ARGUMENT_SPEC = merged(
     parallel=dict(type="int", default=4),
     registries_dest=dict(type="path"),
     registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
-    kubeconfig=dict(type="path"),
-    kube_context=dict(type="str"),
     flux_namespace=dict(type="str", default="flux-system"),
     flux_interval=dict(type="str", default="10m"),
     flux_secret_ref=dict(type="str", no_log=False),
@@ -79,8 +80,11 @@ BUNDLE_ARGUMENT_SPEC = merged(
     flux_wait=dict(type="bool", default=False),
     flux_timeout=dict(type="int", default=300),
 )
-BUNDLE_MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
-BUNDLE_REQUIRED_IF = [
+# Options naming controller files that a playbook may give relative to its files/ directory.
+CONTROLLER_FILES = ("spec", "signing_key", "ca_file", "src", "public_keys", "signature",
+                    "cosignatures") + KUBE_CONTROLLER_FILES
+MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
+REQUIRED_IF = [
     ("state", "present", ("spec", "definition"), True),
     ("state", "present", ("signing_key", "signing_key_content"), True),
     ("state", "present", ("dest",)),
@@ -192,9 +196,10 @@ def run_cosign(params, check_mode):
                          mode=parse_mode(params["mode"]))
 
 
-def run_bundle(params, check_mode, default_base_dir=None):
+def run(params, check_mode, playbook_dir=None):
+    """What the task asks for; a relative base_dir of an inline definition is taken from the playbook's directory."""
     if params["state"] == "loaded":
         return run_load(params, check_mode)
     if params["state"] == "signed":
         return run_cosign(params, check_mode)
-    return run_create(params, check_mode, default_base_dir)
+    return run_create(params, check_mode, playbook_dir)

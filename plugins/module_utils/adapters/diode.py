@@ -6,20 +6,21 @@
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC, AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.diode.parts import DEFAULT_ALLOWED_EXTENSIONS
 from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
+from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.options.signing import (
     SIGNING_ARGUMENT_SPEC,
     SIGNING_MUTUALLY_EXCLUSIVE,
     signer_from_params,
 )
 
-DIODE_ARGUMENT_SPEC = dict(SIGNING_ARGUMENT_SPEC, **AWS_ARGUMENT_SPEC)
-DIODE_ARGUMENT_SPEC.update(
+ARGUMENT_SPEC = dict(SIGNING_ARGUMENT_SPEC, **AWS_ARGUMENT_SPEC)
+ARGUMENT_SPEC.update(
     state=dict(type="str", default="sent", choices=["sent", "received"]),
     transport=dict(type="str", default="directory", choices=["directory", "diode"]),
     s3_bucket=dict(type="str"),
@@ -41,8 +42,9 @@ DIODE_ARGUMENT_SPEC.update(
     max_part_size=dict(type="str", default="100MB"),
     allowed_extensions=dict(type="list", elements="str", default=list(DEFAULT_ALLOWED_EXTENSIONS)),
 )
-DIODE_MUTUALLY_EXCLUSIVE = SIGNING_MUTUALLY_EXCLUSIVE
-DIODE_REQUIRED_IF = [
+MUTUALLY_EXCLUSIVE = SIGNING_MUTUALLY_EXCLUSIVE
+CONTROLLER_FILES = ("src", "signature", "signing_key", "public_key")
+REQUIRED_IF = [
     ("state", "sent", ("src",)),
     ("state", "sent", ("signing_key", "signing_key_content"), True),
     ("state", "received", ("dest", "public_key")),
@@ -50,7 +52,7 @@ DIODE_REQUIRED_IF = [
 ]
 
 
-def run_diode(params, check_mode):
+def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argument
     if params["transport"] == "diode":
         return run_aws_diode(params, check_mode)
     if params["state"] == "sent":

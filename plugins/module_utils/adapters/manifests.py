@@ -9,16 +9,19 @@ from __future__ import annotations
 from ansible_collections.petra.core.plugins.module_utils.manifests.documents import ManifestError
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import KUBERNETES_VERSION, check_manifests
 
-MANIFESTS_ARGUMENT_SPEC = dict(
+ARGUMENT_SPEC = dict(
     paths=dict(type="list", elements="path", required=True, aliases=["path", "src"]),
     crds=dict(type="list", elements="path", default=[]),
     kubernetes_version=dict(type="str", default=KUBERNETES_VERSION),
     allow_unknown_kinds=dict(type="list", elements="str", default=[]),
 )
+MUTUALLY_EXCLUSIVE = []
+REQUIRED_IF = []
+CONTROLLER_FILES = ("paths", "crds")
 SHOWN_IN_MESSAGE = 10
 
 
-def run_manifests(params, check_mode):
+def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argument
     files, documents, findings, validator = check_manifests(
         params["paths"], params["crds"], params["kubernetes_version"], params["allow_unknown_kinds"])
     if findings:

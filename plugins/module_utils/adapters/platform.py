@@ -13,7 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.platform import render
 from ansible_collections.petra.core.plugins.module_utils.platform.errors import PlatformError
 from ansible_collections.petra.core.plugins.module_utils.platform.settings import PlatformSettings
 
-PLATFORM_ARGUMENT_SPEC = dict(
+ARGUMENT_SPEC = dict(
     state=dict(type="str", default="rendered", choices=["rendered"]),
     dest=dict(type="path", required=True),
     registry=dict(type="str", required=True),
@@ -43,8 +43,12 @@ PLATFORM_ARGUMENT_SPEC = dict(
     flux_interval=dict(type="str", default="10m"),
 )
 
+MUTUALLY_EXCLUSIVE = []
+REQUIRED_IF = []
+CONTROLLER_FILES = ("public_key",)
 
-def run_platform(params, check_mode):
+
+def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argument
     if not re.match(SEMVER_PATTERN, params["bundle_version"] or ""):
         raise PlatformError("bundle_version %r is not a semantic version such as 1.4.0" % params["bundle_version"])
     settings = PlatformSettings(params)

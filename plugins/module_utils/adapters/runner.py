@@ -12,13 +12,16 @@ from ansible_collections.petra.core.plugins.module_utils.errors import failure_r
 from ansible_collections.petra.core.plugins.module_utils.adapters.no_log import secret_values
 
 
-def run_module(run, argument_spec, **constraints):
-    """Validate arguments, call ``run(params, check_mode)``, and report its result or its failure."""
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **constraints)
+def run_module(adapter):
+    """Validate arguments with the adapter's spec, call ``adapter.run(params, check_mode)``, and report its result or
+    its failure."""
+    module = AnsibleModule(argument_spec=adapter.ARGUMENT_SPEC, supports_check_mode=True,
+                           mutually_exclusive=list(adapter.MUTUALLY_EXCLUSIVE) or None,
+                           required_if=list(adapter.REQUIRED_IF) or None)
     # AnsibleModule masks what its validator collected; add the converted values the code may echo.
-    module.no_log_values.update(secret_values(argument_spec, module.validation_result))
+    module.no_log_values.update(secret_values(adapter.ARGUMENT_SPEC, module.validation_result))
     try:
-        result = run(module.params, module.check_mode)
+        result = adapter.run(module.params, module.check_mode)
     except Exception as exc:  # any failure goes through fail_json, which masks secrets in msg and traceback
         module.fail_json(**failure_result(exc))
     module.exit_json(**result)

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import bind_witness
-from ansible_collections.petra.core.plugins.module_utils.aws.client import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
+from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.options.registry import (
     REGISTRY_ARGUMENT_SPEC,
     client_pool_from_params,
@@ -23,7 +23,7 @@ from ansible_collections.petra.core.plugins.module_utils.options.trust import (
 )
 from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
 
-VERIFY_ARGUMENT_SPEC = merged(
+ARGUMENT_SPEC = merged(
     TRUST_ARGUMENT_SPEC,
     REGISTRY_ARGUMENT_SPEC,
     AWS_ARGUMENT_SPEC,
@@ -33,8 +33,13 @@ VERIFY_ARGUMENT_SPEC = merged(
     signature=dict(type="path"),
 )
 
+MUTUALLY_EXCLUSIVE = []
+REQUIRED_IF = []
+CONTROLLER_FILES = ("path", "public_keys", "signature", "cosignatures", "ca_file")
 
-def run_verify(params):
+
+def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-argument
+    """Verification reads only, so check mode changes nothing."""
     keys = load_public_keys(params["public_keys"])
     gate = gate_from_params(params)
     if params.get("registry"):

@@ -22,7 +22,7 @@ import time
 import uuid
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
-from ansible_collections.petra.core.plugins.module_utils.aws.client import error_code, wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import error_code, wrap_client_error
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode import transfer as directory_transport
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError

@@ -19,16 +19,12 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import error_code, wrap_client_error
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls
+from ansible_collections.petra.core.plugins.module_utils.flatcar.errors import AMIImportError
 
 APPROVED_DIGESTS = ("sha256", "sha384", "sha512")
 TAG_SOURCE = "petra:source-digest"
 CHUNK = 4 << 20
-
-
-class AMIImportError(PetraError):
-    """The image could not be verified or imported."""
 
 
 def parse_checksum(text):
@@ -118,13 +114,7 @@ class FlatcarImporter:
         self._sleep = sleep
         self.algorithm, self.expected = parse_checksum(params["image_checksum"])
         self.source_digest = "%s:%s" % (self.algorithm, self.expected)
-
-    def _aws(self, action, call, **kwargs):
-        try:
-            return call(**kwargs)
-        except Exception as exc:  # botocore raises many types; all are reported with their code
-            wrapped = wrap_client_error(exc, action)
-            raise AMIImportError(wrapped.message, hint=wrapped.hint, reason="aws", code=error_code(exc))
+        self._aws = AWSCalls(AMIImportError, reason="aws")
 
     def existing_image(self):
         answer = self._aws("EC2 DescribeImages", self.ec2.describe_images, Owners=["self"],
@@ -195,22 +185,21 @@ class FlatcarImporter:
         if self.params.get("kms_key_id"):
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.params["kms_key_id"])
         path = self.params["image_file"]
-        try:
-            with open(path, "rb") as raw:
-                source = HashingReader(raw, self.algorithm)
-                # A .bz2 release file is decompressed on the fly: the disk image is never written out.
-                body = bz2.BZ2File(source, "rb") if path.endswith(".bz2") else source
-                try:
-                    self.s3.upload_fileobj(body, bucket, key, ExtraArgs=extra)
-                finally:
-                    if body is not source:
-                        body.close()
-                source.drain()
-        except (OSError, EOFError) as exc:
-            raise AMIImportError("cannot read %s: %s" % (path, exc))
-        except Exception as exc:  # botocore/s3transfer raise many types; all are reported with their code
-            raise AMIImportError(wrap_client_error(exc, "S3 upload s3://%s/%s" % (bucket, key)).message, reason="aws",
-                                 hint="The caller needs s3:PutObject on the import bucket (and kms:GenerateDataKey)")
+        with self._aws.errors("S3 upload s3://%s/%s" % (bucket, key),
+                              hint="The caller needs s3:PutObject on the import bucket (and kms:GenerateDataKey)"):
+            try:
+                with open(path, "rb") as raw:
+                    source = HashingReader(raw, self.algorithm)
+                    # A .bz2 release file is decompressed on the fly: the disk image is never written out.
+                    body = bz2.BZ2File(source, "rb") if path.endswith(".bz2") else source
+                    try:
+                        self.s3.upload_fileobj(body, bucket, key, ExtraArgs=extra)
+                    finally:
+                        if body is not source:
+                            body.close()
+                    source.drain()
+            except (OSError, EOFError) as exc:  # reading the file or its bz2 stream; a PetraError passes the handler
+                raise AMIImportError("cannot read %s: %s" % (path, exc))
         if source.hexdigest() != self.expected:
             self._aws("S3 DeleteObject s3://%s/%s" % (bucket, key), self.s3.delete_object, Bucket=bucket, Key=key)
             raise AMIImportError("%s changed while it was uploaded: %s %s, not the verified %s; the upload was deleted" % (
@@ -276,12 +265,8 @@ class FlatcarImporter:
 
     def publish(self, image_id):
         name = self.params["ssm_parameter"]
-        try:
-            current = self.ssm.get_parameter(Name=name)["Parameter"]["Value"]
-        except Exception as exc:  # botocore raises many types; ParameterNotFound is the expected one
-            if error_code(exc) != "ParameterNotFound":
-                raise AMIImportError(wrap_client_error(exc, "SSM GetParameter %s" % name).message, reason="aws")
-            current = None
+        answer = self._aws("SSM GetParameter %s" % name, self.ssm.get_parameter, missing_ok=True, Name=name)
+        current = answer["Parameter"]["Value"] if answer else None
         if current == image_id and image_id is not None:
             return
         self.actions.append({"action": "put-parameter", "name": name, "value": image_id})

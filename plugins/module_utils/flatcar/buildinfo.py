@@ -17,16 +17,12 @@ import shutil
 import subprocess
 import tempfile
 
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.flatcar.errors import BuildInfoError
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
 FLAG_INLINE = 0x2
 VALIDATED_FIPS_VERSIONS = re.compile(r"^v1\.0\.0$")
-
-
-class BuildInfoError(PetraError):
-    """A binary has no readable Go build information, or fails the FIPS requirement."""
 
 
 def _uvarint(data, offset):

@@ -21,11 +21,11 @@ try:
 except ImportError:  # pragma: no cover - reported at run time
     HAS_YAML = False
 
-from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.flatcar.errors import IgnitionError
+from ansible_collections.petra.core.plugins.module_utils.k8s.k3s import CONFIG_DIR, REGISTRIES_PATH, REGISTRY_CA_PATH
 
 SPEC_VERSIONS = ("3.3.0", "3.4.0")
 USER_DATA_LIMIT = 16 * 1024
-K3S_DIR = "/etc/rancher/k3s"
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 # FIPS-approved TLS 1.2 suites (AES-GCM with ECDHE); TLS 1.3 suites are not configurable in Go.
@@ -62,10 +62,6 @@ PSA_CONFIG = {
                        "namespaces": ["kube-system", "flux-system", "cert-manager", "gatekeeper-system",
                                       "tetragon", "cosign-system", "kube-bench"]}}}],
 }
-
-
-class IgnitionError(PetraError):
-    """The node's options cannot make a valid, hardened config."""
 
 
 def data_url(content):
@@ -144,9 +140,9 @@ def k3s_config(node_role, cluster_init, server_url, extra=None):
             "flannel-backend": "none",
             "disable-network-policy": True,
             "kube-apiserver-arg": [
-                "admission-control-config-file=%s/psa.yaml" % K3S_DIR,
+                "admission-control-config-file=%s/psa.yaml" % CONFIG_DIR,
                 "audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
-                "audit-policy-file=%s/audit-policy.yaml" % K3S_DIR,
+                "audit-policy-file=%s/audit-policy.yaml" % CONFIG_DIR,
                 "audit-log-maxage=30", "audit-log-maxbackup=10", "audit-log-maxsize=100",
                 "service-account-lookup=true",
                 "tls-cipher-suites=" + FIPS_CIPHER_SUITES,
@@ -202,13 +198,13 @@ def render(node_role, token, k3s, cluster_init=False, server_url=None, k3s_kind=
         environment.insert(0, "GODEBUG=fips140=on")
     files.append(_file("/etc/default/%s" % unit_name[:-len(".service")], "\n".join(environment) + "\n", mode=0o600))
     config = k3s_config(node_role, cluster_init, server_url, k3s_config_extra)
-    files.append(_file("%s/config.yaml" % K3S_DIR, yaml.safe_dump(config, sort_keys=True), mode=0o600))
+    files.append(_file("%s/config.yaml" % CONFIG_DIR, yaml.safe_dump(config, sort_keys=True), mode=0o600))
     files.append(_file("/etc/sysctl.d/90-kubelet-cis.conf",
                        "".join("%s = %s\n" % item for item in sorted(CIS_SYSCTLS.items()))))
     if node_role == "server":
-        files.append(_file("%s/audit-policy.yaml" % K3S_DIR, yaml.safe_dump(AUDIT_POLICY, sort_keys=False),
+        files.append(_file("%s/audit-policy.yaml" % CONFIG_DIR, yaml.safe_dump(AUDIT_POLICY, sort_keys=False),
                            mode=0o600))
-        files.append(_file("%s/psa.yaml" % K3S_DIR, yaml.safe_dump(PSA_CONFIG, sort_keys=False), mode=0o600))
+        files.append(_file("%s/psa.yaml" % CONFIG_DIR, yaml.safe_dump(PSA_CONFIG, sort_keys=False), mode=0o600))
         for item in manifests or []:
             name = item.get("name") if isinstance(item, dict) else None
             if not name or not _NAME_RE.match(name) or "content" not in item:
@@ -217,9 +213,9 @@ def render(node_role, token, k3s, cluster_init=False, server_url=None, k3s_kind=
     elif manifests:
         raise IgnitionError("manifests go to servers only (the auto-deploy directory is a server's)")
     if registries:
-        files.append(_file("%s/registries.yaml" % K3S_DIR, yaml.safe_dump(registries, sort_keys=True), mode=0o600))
+        files.append(_file(REGISTRIES_PATH, yaml.safe_dump(registries, sort_keys=True), mode=0o600))
     if registry_ca:
-        files.append(_file("%s/petra-registry-ca.pem" % K3S_DIR, registry_ca))
+        files.append(_file(REGISTRY_CA_PATH, registry_ca))
     for index, item in enumerate(airgap_images or []):
         url, digest = _remote("airgap_images[%d]" % index, item)
         name = item.get("name") or url.rsplit("/", 1)[-1]

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 
-from ansible_collections.petra.core.plugins.module_utils.aws.client import wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import aws_errors
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import AuthenticationError
 
 # Commercial, China, GovCloud (same domain), and the isolated partitions' domains.
@@ -57,11 +57,9 @@ class ECRCredentials:
 
     def _fetch(self, registry, account, region):
         client = self._connection.client("ecr", region=region)
-        try:
+        with aws_errors(AuthenticationError, "ECR GetAuthorizationToken for %s" % registry,
+                        hint="The caller needs ecr:GetAuthorizationToken; check region and credentials"):
             answer = client.get_authorization_token(**({"registryIds": [account]} if account else {}))
-        except Exception as exc:  # botocore raises many types; all are reported with their code
-            raise AuthenticationError(wrap_client_error(exc, "ECR GetAuthorizationToken for %s" % registry).message,
-                                      hint="The caller needs ecr:GetAuthorizationToken; check region and credentials")
         data = (answer.get("authorizationData") or [{}])[0]
         try:
             user, password = base64.b64decode(data["authorizationToken"]).decode("utf-8").split(":", 1)

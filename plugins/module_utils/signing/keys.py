@@ -32,6 +32,7 @@ try:
 except ImportError:  # pragma: no cover - reported at run time
     HAS_NACL = False
 
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSError, aws_errors
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 
 COSIGN_PEM_LABELS = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
@@ -214,9 +215,7 @@ class KMSSigner(Signer):
     """An asymmetric AWS KMS key; the private half never leaves KMS (``Sign`` with ``MessageType=DIGEST``)."""
 
     def __init__(self, reference, connection):
-        from ansible_collections.petra.core.plugins.module_utils.aws.client import (
-            parse_arn, wrap_client_error)
-        self._wrap = wrap_client_error
+        from ansible_collections.petra.core.plugins.module_utils.aws.client import parse_arn
         endpoint, self.key = parse_kms_reference(reference)
         self.description = reference
         region = None
@@ -224,10 +223,8 @@ class KMSSigner(Signer):
             region = parse_arn(self.key)["region"] or None
         endpoint_url = ("https://" + endpoint) if endpoint else None
         self._client = connection.client("kms", region=region, endpoint_url=endpoint_url)
-        try:
+        with aws_errors(AWSError, "KMS GetPublicKey for %s" % reference):
             answer = self._client.get_public_key(KeyId=self.key)
-        except Exception as exc:  # botocore raises many types; all are reported with their code
-            raise self._wrap(exc, "KMS GetPublicKey for %s" % reference)
         if answer.get("KeyUsage") != "SIGN_VERIFY":
             raise SigningError("KMS key %s has usage %s, not SIGN_VERIFY" % (reference, answer.get("KeyUsage")),
                                hint="Create the key with KeyUsage=SIGN_VERIFY and KeySpec=ECC_NIST_P256")
@@ -239,11 +236,9 @@ class KMSSigner(Signer):
         return self._public
 
     def sign_digest(self, digest):
-        try:
+        with aws_errors(AWSError, "KMS Sign with %s" % self.description):
             answer = self._client.sign(KeyId=self.key, Message=digest, MessageType="DIGEST",
                                        SigningAlgorithm=self.algorithm)
-        except Exception as exc:  # botocore raises many types; all are reported with their code
-            raise self._wrap(exc, "KMS Sign with %s" % self.description)
         return answer["Signature"]
 
 
