@@ -19,6 +19,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
 from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubeClient
+from ansible_collections.petra.core.plugins.module_utils.k8s.k3s import REGISTRY_CA_PATH
 from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSync
 from ansible_collections.petra.core.plugins.module_utils.load.loader import BundleLoader
 from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
@@ -71,7 +72,7 @@ ARGUMENT_SPEC = merged(
     registry=dict(type="str"),
     parallel=dict(type="int", default=4),
     registries_dest=dict(type="path"),
-    registries_ca_path=dict(type="str", default="/etc/rancher/k3s/petra-registry-ca.pem"),
+    registries_ca_path=dict(type="str", default=REGISTRY_CA_PATH),
     flux_namespace=dict(type="str", default="flux-system"),
     flux_interval=dict(type="str", default="10m"),
     flux_secret_ref=dict(type="str", no_log=False),

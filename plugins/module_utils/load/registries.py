@@ -20,8 +20,6 @@ from ansible_collections.petra.core.plugins.module_utils.atomic import write_ato
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.load.targets import host_component
 
-K3S_CA_PATH = "/etc/rancher/k3s/petra-registry-ca.pem"
-
 
 def source_hosts(metadata):
     hosts = {image["name"].split("/", 1)[0] for image in metadata["images"]}
