@@ -35,6 +35,17 @@ SEMVER_PATTERN = (r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
 PLATFORM_PATTERN = r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$"
 ENTRY_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$"
 
+# A manifest set or a file: a name for the bundle and a path on the controller.
+NAMED_PATH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "path"],
+    "properties": {
+        "name": {"type": "string", "pattern": ENTRY_NAME_PATTERN},
+        "path": {"type": "string", "minLength": 1},
+    },
+}
+
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Petra bundle spec",
@@ -84,27 +95,11 @@ SCHEMA = {
         },
         "manifests": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "path"],
-                "properties": {
-                    "name": {"type": "string", "pattern": ENTRY_NAME_PATTERN},
-                    "path": {"type": "string", "minLength": 1},
-                },
-            },
+            "items": NAMED_PATH,
         },
         "files": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "path"],
-                "properties": {
-                    "name": {"type": "string", "pattern": ENTRY_NAME_PATTERN},
-                    "path": {"type": "string", "minLength": 1},
-                },
-            },
+            "items": NAMED_PATH,
         },
     },
 }

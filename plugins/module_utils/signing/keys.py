@@ -242,6 +242,19 @@ class KMSSigner(Signer):
         return answer["Signature"]
 
 
+def key_material(item, what):
+    """(PEM bytes, how to name them in messages) for a key given inline as PEM text or as a controller path."""
+    if "-----BEGIN" in item:
+        return item.encode("ascii", "replace"), "the %s given inline" % what
+    path = os.path.expanduser(item)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), path
+    except OSError as exc:
+        raise SigningError("cannot read the %s %s: %s" % (what, path, exc.strerror),
+                           hint="Check the path; it is read on the Ansible controller")
+
+
 def load_signer(signing_key, password=None, aws_connection=None):
     """A Signer for a key path, PEM text, or awskms:// reference."""
     require_crypto()
@@ -251,34 +264,14 @@ def load_signer(signing_key, password=None, aws_connection=None):
         if aws_connection is None:
             raise SigningError("an awskms:// key needs AWS connection settings")
         return KMSSigner(signing_key, aws_connection)
-    if "-----BEGIN" in signing_key:
-        data, source = signing_key, "the signing key given inline"
-    else:
-        path = os.path.expanduser(signing_key)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise SigningError("cannot read the signing key %s: %s" % (path, exc.strerror),
-                               hint="Check the path; it is read on the Ansible controller")
-        source = path
+    data, source = key_material(signing_key, "signing key")
     return PrivateKeySigner(load_private_key_pem(data, password, source), source)
 
 
 def load_public_key(item):
     """A public key from a path or PEM text (``PUBLIC KEY`` SubjectPublicKeyInfo), FIPS-checked."""
     require_crypto()
-    if "-----BEGIN" in item:
-        data, source = item.encode("ascii", "replace"), "the public key given inline"
-    else:
-        path = os.path.expanduser(item)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise SigningError("cannot read the public key %s: %s" % (path, exc.strerror),
-                               hint="Check the path; it is read on the Ansible controller")
-        source = path
+    data, source = key_material(item, "public key")
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
