@@ -7,6 +7,7 @@ import time
 import boto3
 import pytest
 
+from ansible_collections.petra.core.plugins.module_utils.adapters.diode import diode_for
 from ansible_collections.petra.core.plugins.module_utils.aws.client import CONNECTION_OPTIONS, AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls, AWSError, aws_errors
 from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
@@ -112,3 +113,26 @@ def test_the_diode_client_comes_from_the_same_factory_and_retries(moto, diode):
     # The model directory was added to this client's loader only: botocore's own loader still knows no "diode".
     with pytest.raises(Exception, match="diode"):
         boto3.session.Session(region_name=REGION, **CREDS).client("diode", endpoint_url=diode)
+
+
+def test_the_diode_client_of_petra_diode_has_the_connections_retries_and_the_diode_endpoint(moto, diode):
+    """petra_diode makes its Diode client from the task's one connection, whose endpoint_url is S3's (moto here)."""
+    params = {name: None for name in AWS_ARGUMENT_SPEC}
+    params.update(region=REGION, access_key="testing", secret_key="testing", endpoint_url=moto.endpoint,
+                  validate_certs=True, diode_endpoint_url=diode)
+    aws = AWSConnection.from_params(params)
+    s3 = aws.client("s3")
+    client = diode_for(aws, s3, params)
+    assert client.meta.endpoint_url == diode and s3.meta.endpoint_url == moto.endpoint
+    assert client.meta.config.retries == s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 9}
+    assert client.meta.config.user_agent_extra == "petra.core" and client.meta.region_name == REGION
+    retried = 0
+    for _attempt in range(6):  # the emulator allows two calls a second: botocore retries the rest
+        answer = client.list_account_mappings()
+        assert [m["mappingId"] for m in answer["accountMappingList"]] == ["0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"]
+        retried += answer["ResponseMetadata"]["RetryAttempts"]
+    assert retried > 0
+    # Without diode_endpoint_url: Diode's own endpoint in the connection's region, never the S3 endpoint_url.
+    params.update(region="us-gov-west-1", diode_endpoint_url=None)
+    aws = AWSConnection.from_params(params)
+    assert diode_for(aws, aws.client("s3"), params).meta.endpoint_url == "https://diode.us-gov-west-1.amazonaws.com"

@@ -5,12 +5,12 @@ import threading
 import time
 
 import boto3
-import botocore.config
 import botocore.exceptions
 import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
-from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_session
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
 
 MAPPING = "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"
 CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -27,10 +27,8 @@ def world(moto):
     server = make_server(emulator)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    session = diode_session(access_key="testing", secret_key="testing")
-    client = session.client("diode", region_name="us-east-1",
-                            endpoint_url="http://127.0.0.1:%d" % server.server_address[1],
-                            config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 6}))
+    connection = AWSConnection(region="us-east-1", access_key="testing", secret_key="testing", max_attempts=6)
+    client = diode_client(connection, endpoint_url="http://127.0.0.1:%d" % server.server_address[1])
     yield {"s3": s3, "low": low, "high": high, "client": client, "emulator": emulator}
     server.shutdown()
     server.server_close()
@@ -90,9 +88,8 @@ def test_throttling_is_retried_by_the_modelled_client(world):
     world["emulator"].rate_limit = 2
     for _attempt in range(6):  # more than the limit within a second: botocore retries the modelled throttling error
         world["client"].list_account_mappings()
-    strict = diode_session(access_key="testing", secret_key="testing").client(
-        "diode", region_name="us-east-1", endpoint_url=world["client"].meta.endpoint_url,
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}))
+    strict = AWSConnection(region="us-east-1", access_key="testing", secret_key="testing", max_attempts=1)
+    strict = diode_client(strict, endpoint_url=world["client"].meta.endpoint_url)
     codes = set()
     for _attempt in range(5):
         try:

@@ -105,9 +105,10 @@ def test_zst_name_rejected(world):
     outbox = world["dir"] / "outbox"
     (outbox / "loose.tar.zst").write_bytes(b"not allowed")
     from ansible_collections.petra.core.plugins.module_utils.diode import s3transport
+    from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
     from ansible_collections.petra.core.plugins.module_utils.diode.service import diode_client
-    sender = s3transport.DiodeSender(world["s3"], diode_client("us-east-1", endpoint_url=world["diode_url"],
-                                                               access_key="testing", secret_key="testing"),
+    connection = AWSConnection(region="us-east-1", access_key="testing", secret_key="testing")
+    sender = s3transport.DiodeSender(world["s3"], diode_client(connection, endpoint_url=world["diode_url"]),
                                      world["low"], MAPPING)
     (outbox / "loose.parts.json").write_text("{}")
     records, _changed = sender.send(str(outbox), {"parts": ["loose.tar.zst"], "index": "loose.parts.json"})
@@ -132,6 +133,26 @@ def test_throttling_is_retried(world):
     world["emulator"].rate_limit = 3
     done = run_diode(params(world), check_mode=False)
     assert {t["status"] for t in done["transfers"]} == {"SUCCEEDED"}
+
+
+def test_an_s3_failure_on_receive_names_the_action_and_the_aws_code(world):
+    missing = "petra-no-such-bucket-%d" % time.monotonic_ns()
+    settings = dict(receive_params(world), delivery_bucket=missing)
+    with pytest.raises(TransferError) as info:
+        run_diode(settings, check_mode=False)
+    action = "S3 ListObjectsV2 s3://%s/%s/bundles/" % (missing, MAPPING)
+    assert str(info.value).startswith(action + " failed (NoSuchBucket): ")
+    assert info.value.details["code"] == "NoSuchBucket" and info.value.hint
+    assert os.listdir(world["dir"] / "inbox") == []
+
+
+def test_a_diode_failure_on_send_names_the_action_and_the_aws_code(world):
+    unknown = "00000000-0000-0000-0000-000000000000"
+    with pytest.raises(TransferError) as info:
+        run_diode(params(world, mapping_id=unknown), check_mode=False)
+    assert str(info.value).startswith("Diode CreateTransfer for bundles/")
+    assert "failed (ResourceNotFoundException): " in str(info.value) and unknown in str(info.value)
+    assert info.value.details["code"] == "ResourceNotFoundException" and transfer_count(world) == 0
 
 
 def test_damaged_and_missing_parts_in_delivery_are_named(world):

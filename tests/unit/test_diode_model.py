@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.diode.service import DATA_PATH, diode_client
 
 MODEL = json.load(open(os.path.join(DATA_PATH, "diode", "2017-12-01", "service-2.json")))
@@ -79,8 +80,8 @@ def test_client_serialises_create_transfer():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        client = diode_client("us-gov-west-1", endpoint_url="http://127.0.0.1:%d" % server.server_address[1],
-                              access_key="a", secret_key="b")
+        client = diode_client(AWSConnection(region="us-gov-west-1", access_key="a", secret_key="b"),
+                              endpoint_url="http://127.0.0.1:%d" % server.server_address[1])
         answer = client.create_transfer(description="platform 1.4.0 part 1/3", s3Bucket="low-side",
                                         s3Key="platform/p1.tar", mappingId="0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b",
                                         clientRequestToken="petra:abc")
@@ -95,7 +96,8 @@ def test_client_serialises_create_transfer():
 
 def test_client_validates_against_the_model():
     import botocore.exceptions
-    client = diode_client("us-east-1", endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b")
+    client = diode_client(AWSConnection(region="us-east-1", access_key="a", secret_key="b"),
+                          endpoint_url="http://127.0.0.1:9")
     # botocore checks required members and minimum lengths (maximums and patterns are the service's to check).
     with pytest.raises(botocore.exceptions.ParamValidationError, match="mappingId"):
         client.create_transfer(description="x", s3Bucket="b", s3Key="k")

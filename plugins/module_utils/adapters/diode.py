@@ -63,6 +63,13 @@ def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argume
                                            params.get("index"), check_mode)
 
 
+def diode_for(connection, s3, params):
+    """The Diode client of a send, from the task's one connection (credentials, CA bundle, retries), in the
+    region of its S3 client; the Diode endpoint is its own option, since the connection's endpoint_url is S3's."""
+    return diode_client(connection, region=connection.region or s3.meta.region_name,
+                        endpoint_url=params.get("diode_endpoint_url"))
+
+
 def run_aws_diode(params, check_mode):
     connection = AWSConnection.from_params(params)
     s3 = connection.client("s3")
@@ -83,13 +90,8 @@ def run_aws_diode(params, check_mode):
     split = transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                        params["max_part_size"], params.get("signature"), params["allowed_extensions"],
                                        check_mode)
-    region = params.get("region") or s3.meta.region_name
-    diode = diode_client(region, endpoint_url=params.get("diode_endpoint_url"),
-                         verify=params.get("aws_ca_bundle") or params.get("validate_certs", True),
-                         profile=params.get("profile"), access_key=params.get("access_key"),
-                         secret_key=params.get("secret_key"), session_token=params.get("session_token"))
-    sender = s3transport.DiodeSender(s3, diode, params["s3_bucket"], params["mapping_id"], params["s3_prefix"],
-                                     params.get("kms_key_id"))
+    sender = s3transport.DiodeSender(s3, diode_for(connection, s3, params), params["s3_bucket"], params["mapping_id"],
+                                     params["s3_prefix"], params.get("kms_key_id"))
     if check_mode and split["changed"]:
         records, changed = [{"name": name, "key": name, "uploaded": True} for name in split["written"]], True
     else:

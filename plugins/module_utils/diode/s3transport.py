@@ -22,7 +22,7 @@ import time
 import uuid
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
-from ansible_collections.petra.core.plugins.module_utils.aws.errors import error_code, wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode import transfer as directory_transport
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
@@ -30,7 +30,11 @@ from ansible_collections.petra.core.plugins.module_utils.diode.errors import Tra
 SHA256_METADATA = "petra-sha256"
 UPLOAD_METADATA = "petra-upload"  # one value per upload: S3 times have one-second resolution, versions may be off
 TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED")
-RETRYABLE = ("ResourceLimitExceededException", "TransientFailureException", "ThrottlingException")
+# Failed S3 and Diode calls become TransferErrors naming the action and AWS's error code. Nothing here retries:
+# the clients' standard retry mode (aws/client.py) retries throttling (Diode's ResourceLimitExceededException is
+# modelled as such), transient failures and 5xx. S3 is strongly read-after-write consistent, so an object just
+# uploaded can be read back and handed to CreateTransfer at once: no eventual-consistency retry is needed either.
+_aws = AWSCalls(TransferError, hint="Check the mapping, the buckets and the caller's permissions")
 
 
 def client_request_token(mapping_id, key, sha256, attempt=0, upload=""):
@@ -48,20 +52,10 @@ def describe(bundle_name, name):
     return text if len(text) <= 100 else text[:97].rstrip() + "..."
 
 
-def _retrying(call, action, attempts=8, backoff=0.5):
-    """Diode throttles per mapping: retry its retryable errors and 5xx with exponential backoff."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as exc:  # botocore raises many types; all are reported with their code
-            code = error_code(exc)
-            status = ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
-            if (code in RETRYABLE or status >= 500) and attempt + 1 < attempts:
-                time.sleep(min(backoff * (2 ** attempt), 20))
-                continue
-            raise TransferError(wrap_client_error(exc, action).message,
-                                hint="Check the mapping, the buckets and the caller's permissions")
-    raise TransferError("%s kept failing" % action)
+def _head(s3, bucket, key):
+    """The object's HeadObject answer (with its checksum), or None when there is no such object."""
+    return _aws("S3 HeadObject s3://%s/%s" % (bucket, key), s3.head_object, missing_ok=True,
+                Bucket=bucket, Key=key, ChecksumMode="ENABLED")
 
 
 def _upload_id(head, since):
@@ -78,13 +72,8 @@ class DiodeSender:
         self.kms_key_id = kms_key_id
 
     def _uploaded(self, key, sha256):
-        try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
-        except Exception as exc:  # botocore raises many types; a missing object is the expected one
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise TransferError(wrap_client_error(exc, "S3 HeadObject s3://%s/%s" % (self.bucket, key)).message)
-        return head if (head.get("Metadata") or {}).get(SHA256_METADATA) == sha256 else None
+        head = _head(self.s3, self.bucket, key)
+        return head if head is not None and (head.get("Metadata") or {}).get(SHA256_METADATA) == sha256 else None
 
     def upload(self, path, key, sha256, bundle_name):
         metadata = {SHA256_METADATA: sha256, UPLOAD_METADATA: uuid.uuid4().hex}
@@ -92,8 +81,8 @@ class DiodeSender:
                  "Tagging": "petra-mapping-id=%s&petra-bundle=%s" % (self.mapping_id, bundle_name)}
         if self.kms_key_id:
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
-        _retrying(lambda: self.s3.upload_file(path, self.bucket, key, ExtraArgs=extra),
-                  "S3 upload of %s to s3://%s/%s" % (os.path.basename(path), self.bucket, key))
+        with _aws.errors("S3 upload of %s to s3://%s/%s" % (os.path.basename(path), self.bucket, key)):
+            self.s3.upload_file(path, self.bucket, key, ExtraArgs=extra)
         return self._uploaded(key, sha256)
 
     def _existing_transfer(self, key, since):
@@ -102,7 +91,7 @@ class DiodeSender:
         found, failed = None, 0
         request = {"filter": {"mappingId": self.mapping_id, "s3Uri": s3_uri}}
         while True:
-            answer = _retrying(lambda: self.diode.list_transfers(**request), "Diode ListTransfers")
+            answer = _aws("Diode ListTransfers", self.diode.list_transfers, **request)
             for transfer in answer.get("transferList") or []:
                 sent = transfer.get("dateSent")
                 sent = sent.timestamp() if hasattr(sent, "timestamp") else float(sent or 0)
@@ -141,10 +130,10 @@ class DiodeSender:
                 changed = True
                 if not check_mode:
                     token = client_request_token(self.mapping_id, key, sha256, failed, _upload_id(head, since))
-                    transfer = _retrying(lambda: self.diode.create_transfer(
-                        description=describe(bundle_name, name.rsplit(".", 1)[0].rsplit(".", 1)[-1]),
-                        s3Bucket=self.bucket, s3Key=key, mappingId=self.mapping_id, clientRequestToken=token,
-                        tags={"petra-bundle": bundle_name}), "Diode CreateTransfer for %s" % key)["transfer"]
+                    transfer = _aws("Diode CreateTransfer for %s" % key, self.diode.create_transfer,
+                                    description=describe(bundle_name, name.rsplit(".", 1)[0].rsplit(".", 1)[-1]),
+                                    s3Bucket=self.bucket, s3Key=key, mappingId=self.mapping_id,
+                                    clientRequestToken=token, tags={"petra-bundle": bundle_name})["transfer"]
             records.append({"name": name, "key": key, "sha256": sha256, "uploaded": uploaded,
                             "s3VersionId": head.get("VersionId"), "checksumSHA256": head.get("ChecksumSHA256"),
                             "transferCreated": created, "transfer": transfer})
@@ -158,8 +147,8 @@ class DiodeSender:
             still = []
             for record in pending:
                 transfer_id = record["transfer"]["transferId"]
-                record["transfer"] = _retrying(lambda: self.diode.describe_transfer(transferId=transfer_id),
-                                               "Diode DescribeTransfer %s" % transfer_id)["transfer"]
+                record["transfer"] = _aws("Diode DescribeTransfer %s" % transfer_id, self.diode.describe_transfer,
+                                          transferId=transfer_id)["transfer"]
                 if record["transfer"].get("status") not in TERMINAL:
                     still.append(record)
             pending = still
@@ -213,14 +202,13 @@ def download_delivery(s3, bucket, mapping_id, prefix, directory, public_keys, in
     verified index lists, and only the parts that index names are fetched.
     """
     root = "%s/%s" % (mapping_id, prefix.strip("/") + "/" if prefix.strip("/") else "")
-    paginator = s3.get_paginator("list_objects_v2")
     keys = {}
-    for page in _retrying(lambda: list(paginator.paginate(Bucket=bucket, Prefix=root)),
-                          "S3 ListObjectsV2 s3://%s/%s" % (bucket, root)):
-        for item in page.get("Contents") or []:
-            name = item["Key"][len(root):]
-            if not part_files.unsafe_name(name):
-                keys[name] = item["Key"]
+    with _aws.errors("S3 ListObjectsV2 s3://%s/%s" % (bucket, root)):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+            for item in page.get("Contents") or []:
+                name = item["Key"][len(root):]
+                if not part_files.unsafe_name(name):
+                    keys[name] = item["Key"]
     fetched, skipped = [], []
 
     def fetch(name, sha256):
@@ -228,8 +216,8 @@ def download_delivery(s3, bucket, mapping_id, prefix, directory, public_keys, in
         if sha256 and os.path.isfile(target) and part_files.hash_file(target) == sha256:
             skipped.append(name)
             return
-        _retrying(lambda: s3.download_file(bucket, keys[name], target),
-                  "S3 download of s3://%s/%s" % (bucket, keys[name]))
+        with _aws.errors("S3 download of s3://%s/%s" % (bucket, keys[name])):
+            s3.download_file(bucket, keys[name], target)
         fetched.append(name)
 
     for name in sorted(name for name in keys if part_files.is_index_name(name)):
@@ -245,12 +233,9 @@ def download_delivery(s3, bucket, mapping_id, prefix, directory, public_keys, in
 def _object_sha256(s3, bucket, key):
     """The whole-object SHA-256 (hex) S3 keeps for an object, or None: the S3 checksum when it is over the whole
     object, else the digest the sender put in the metadata (copied with the object on delivery)."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except Exception as exc:  # botocore raises many types; the object is then fetched, and proven afterwards
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise TransferError(wrap_client_error(exc, "S3 HeadObject s3://%s/%s" % (bucket, key)).message)
+    head = _head(s3, bucket, key)
+    if head is None:  # the object is then fetched, and proven afterwards
+        return None
     checksum = head.get("ChecksumSHA256") or ""
     if checksum and "-" not in checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
         try:

@@ -2,53 +2,35 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""The AWS Diode client: boto3 with the service model shipped in this collection (botocore ships none).
+"""What is Diode's own about the AWS Diode client: the service model shipped in this collection (botocore ships
+none) and the service's default endpoint. The client itself comes from ``aws.client.AWSConnection`` like every
+other AWS client, so credentials, CA bundle and retries are the connection's.
 
-The model lives in ``data/diode/2017-12-01/service-2.json`` beside this file and is found through a botocore
-``Loader`` search path, so the installed botocore is never modified.
+The model lives in ``data/diode/2017-12-01/service-2.json`` beside this file; ``AWSConnection.client`` adds it to
+that client's botocore loader only (``data_path``), so the installed botocore is never modified.
 """
 
 from __future__ import annotations
 
 import os
 
-try:
-    import botocore.config
-    import botocore.loaders
-    import botocore.session
-    import boto3
-    HAS_BOTO3 = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_BOTO3 = False
-
-from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
-
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SERVICE = "diode"
 API_VERSION = "2017-12-01"
 
 
-def diode_session(profile=None, access_key=None, secret_key=None, session_token=None):
-    """A boto3 session whose loader also searches Petra's data directory."""
-    if not HAS_BOTO3:
-        raise TransferError("the Python libraries boto3 and botocore are required for AWS Diode",
-                            hint="Install the collection's requirements.txt on the controller")
-    core = botocore.session.Session(profile=profile)
-    loader = botocore.loaders.Loader(extra_search_paths=[DATA_PATH])
-    core.register_component("data_loader", loader)
-    if access_key:
-        core.set_credentials(access_key, secret_key, session_token)
-    return boto3.session.Session(botocore_session=core)
+def default_endpoint(region):
+    return "https://diode.%s.amazonaws.com" % region
 
 
-def diode_client(region, endpoint_url=None, verify=True, **credentials):
-    """A Diode client; ``endpoint_url`` points it at the service, the AWS simulator, or Petra's emulator.
+def diode_client(connection, region=None, endpoint_url=None):
+    """A Diode client from ``connection``; ``endpoint_url`` points it at the service, the AWS simulator, or
+    Petra's emulator.
 
-    Standard retry mode retries the errors the model marks retryable (throttling, transient failures).
+    The endpoint is always passed: the connection's own ``endpoint_url`` names S3 (moto, a VPC endpoint) and must
+    not be taken for Diode's. botocore's standard retry mode, set on the connection, retries what the model marks
+    retryable (``ResourceLimitExceededException`` is Diode's throttling, ``TransientFailureException``) and 5xx.
     """
-    session = diode_session(**credentials)
-    endpoint = endpoint_url or "https://diode.%s.amazonaws.com" % region
-    config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10,
-                                    read_timeout=60, user_agent_extra="petra.core")
-    return session.client(SERVICE, region_name=region, endpoint_url=endpoint, api_version=API_VERSION,
-                          verify=verify, config=config)
+    region = region or connection.region
+    return connection.client(SERVICE, region=region, endpoint_url=endpoint_url or default_endpoint(region),
+                             data_path=DATA_PATH, api_version=API_VERSION)
