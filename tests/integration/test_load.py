@@ -208,20 +208,21 @@ def test_load_into_a_token_auth_registry(bundle, registry, tmp_path, tls_materia
 
 
 def test_broken_upload_is_sent_again_in_another_pass(high, bundle, monkeypatch):
-    from ansible_collections.petra.core.plugins.module_utils.oci import registry as registry_module
-    real = registry_module.RegistryWriter.upload_many
+    from ansible_collections.petra.core.plugins.module_utils.oci import writer as writer_module
+    from ansible_collections.petra.core.plugins.module_utils.oci.errors import UploadInterrupted
+    real = writer_module.RegistryWriter.upload_many
     broken = []
 
     def once_broken(self, repositories, digest, size, chunks):
         if not broken:
             broken.append(digest)
             next(iter(chunks), None)  # some bytes went out, then the connection died
-            raise registry_module.UploadInterrupted("connection reset by peer (injected)")
+            raise UploadInterrupted("connection reset by peer (injected)")
         return real(self, repositories, digest, size, chunks)
 
-    monkeypatch.setattr(registry_module.RegistryWriter, "upload_many", once_broken)
+    monkeypatch.setattr(writer_module.RegistryWriter, "upload_many", once_broken)
     result = run_load(params_for(high, bundle), check_mode=False)
     assert broken and result["changed"] is True
     assert_no_dangling_tags(high)
-    monkeypatch.setattr(registry_module.RegistryWriter, "upload_many", real)
+    monkeypatch.setattr(writer_module.RegistryWriter, "upload_many", real)
     assert run_load(params_for(high, bundle), check_mode=False)["changed"] is False

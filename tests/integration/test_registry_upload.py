@@ -6,12 +6,9 @@ import os
 import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
-from ansible_collections.petra.core.plugins.module_utils.oci.errors import RegistryError
-from ansible_collections.petra.core.plugins.module_utils.oci.registry import (
-    RegistryClient,
-    RegistryWriter,
-    UploadInterrupted,
-)
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import RegistryError, UploadInterrupted
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryClient
+from ansible_collections.petra.core.plugins.module_utils.oci.writer import RegistryWriter
 from ansible_collections.petra.core.tests.support import servers
 from ansible_collections.petra.core.tests.support.proxy import FaultyProxy
 

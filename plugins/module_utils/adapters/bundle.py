@@ -24,7 +24,7 @@ from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSy
 from ansible_collections.petra.core.plugins.module_utils.load.loader import BundleLoader
 from ansible_collections.petra.core.plugins.module_utils.load.registries import k3s_registries, write_registries
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
-from ansible_collections.petra.core.plugins.module_utils.oci.registry import RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.oci.writer import RegistryWriter
 from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.options.custody import (
     CUSTODY_ARGUMENT_SPEC,

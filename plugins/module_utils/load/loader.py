@@ -33,12 +33,9 @@ from ansible_collections.petra.core.plugins.module_utils.load.targets import (
     plan_push,
 )
 from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
-from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError
-from ansible_collections.petra.core.plugins.module_utils.oci.registry import (
-    MAX_MANIFEST_BYTES,
-    RegistryWriter,
-    UploadInterrupted,
-)
+from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError, UploadInterrupted
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import MAX_MANIFEST_BYTES
+from ansible_collections.petra.core.plugins.module_utils.oci.writer import RegistryWriter
 
 
 class _Writers:
