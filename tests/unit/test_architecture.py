@@ -53,7 +53,7 @@ def actual_uses(package):
     base modules."""
     stem = package.rstrip("/")[:-3] if package.endswith(".py") else package.rstrip("/")
     files = [os.path.join(MODULE_UTILS, package)] if package.endswith(".py") else [
-        os.path.join(directory, name) for directory, _, names in os.walk(os.path.join(MODULE_UTILS, stem))
+        os.path.join(directory, name) for directory, _dirs, names in os.walk(os.path.join(MODULE_UTILS, stem))
         for name in names if name.endswith(".py")]
     used = set()
     for path in files:
@@ -112,7 +112,7 @@ def test_the_layers_diagram_lists_every_role_and_playbook():
 def test_no_module_utils_file_is_long_without_a_reason():
     """A file over 400 lines does several jobs unless its docstring says why it is one."""
     long_files = []
-    for directory, _, names in os.walk(MODULE_UTILS):
+    for directory, _dirs, names in os.walk(MODULE_UTILS):
         for name in names:
             if not name.endswith(".py"):
                 continue

@@ -17,7 +17,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
-from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.petra.core.plugins.module_utils.k8s.k3s import REGISTRY_CA_PATH
 from ansible_collections.petra.core.plugins.module_utils.load.flux import FluxSync

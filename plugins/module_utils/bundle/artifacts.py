@@ -32,7 +32,6 @@ from ansible_collections.petra.core.plugins.module_utils.oci.blobs import (
     Blob,
     artifact_manifest,
     canonical_json,
-    digest_of,
 )
 
 MAX_CHART_YAML = 1 << 20
