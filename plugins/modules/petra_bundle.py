@@ -293,6 +293,79 @@ options:
         type: list
         elements: str
         default: []
+      provenance:
+        description:
+          - Require SLSA provenance for the images of this rule, checked after their signature. The image must carry
+            an in-toto attestation with predicate type C(https://slsa.dev/provenance/v1) (or C(v0.2)), as a DSSE
+            envelope in its legacy C(sha256-<digest>.att) tag or in a cosign v3 Sigstore bundle referrer, signed by
+            the provenance signer, whose subject is the image's digest and whose builder, build type and source are
+            those given here.
+          - "Refusals name the image and why: C(no-provenance) (none carried), C(provenance-signer) (not signed by
+            the trusted signer), C(provenance-subject) (about another digest), C(provenance-builder) (another builder
+            id or build type), C(provenance-source) (another source repository or ref)."
+          - The accepted provenance (signer, predicate type, builder id, build type, source, and the carried
+            attestation's manifest and blob digests) is recorded per image in the bundle metadata as C(provenance),
+            and in the custody record. See C(docs/custody.md).
+        type: dict
+        suboptions:
+          required:
+            description:
+              - When false, an image that carries no SLSA provenance at all is accepted (recorded as
+                C(status=absent)); provenance that is carried must still satisfy the rule.
+            type: bool
+            default: true
+          builder_id:
+            description:
+              - The builder id the provenance must name exactly (C(runDetails.builder.id) in v1, C(builder.id) in
+                v0.2), for example C(https://github.com/actions/runner/github-hosted).
+              - One of O(verify_images[].provenance.builder_id) and O(verify_images[].provenance.builder_id_glob) is
+                required.
+            type: str
+          builder_id_glob:
+            description:
+              - A shell-style pattern the builder id must match instead, for example
+                C(https://github.com/slsa-framework/slsa-github-generator/*@refs/tags/v2.*).
+            type: str
+          build_type:
+            description:
+              - The build type the provenance must name exactly (C(buildDefinition.buildType) in v1, C(buildType) in
+                v0.2). Not checked when not given.
+            type: str
+          source_repo:
+            description:
+              - The source repository the image must have been built from, for example
+                C(https://github.com/chainguard-images/images). Compared after normalising both sides (C(git+)
+                prefix, C(.git) suffix and trailing C(/) dropped, scheme and host in lower case) with the sources the
+                provenance names, the build's own first (in v1 C(externalParameters) C(workflow.repository),
+                C(source) or C(repository); in v0.2 C(invocation.configSource)), then v1 C(resolvedDependencies) or
+                v0.2 C(materials).
+            type: str
+          source_ref:
+            description:
+              - A shell-style pattern the ref of that same source must match, for example C(refs/heads/main) or
+                C(refs/tags/v*) (from C(workflow.ref), or after the C(@) of a C(git+https://...@ref) URI). Needs
+                O(verify_images[].provenance.source_repo).
+            type: str
+          key:
+            description:
+              - The key that signs the provenance (path, PEM text or C(awskms://)), when it is not the rule's own
+                signer. Without O(verify_images[].provenance.key) and O(verify_images[].provenance.identity), the
+                rule's key or keyless identity is trusted for provenance too (a rule with O(verify_images[].method=none)
+                must then name one here).
+            type: str
+          identity:
+            description:
+              - "Keyless: the certificate identity that signs the provenance, for example the SLSA generator's
+                workflow. Only cosign v3 (Sigstore bundle) attestations can be checked offline."
+            type: str
+          issuer:
+            description:
+              - "Keyless: the OIDC issuer of O(verify_images[].provenance.identity)."
+            type: str
+          trusted_root:
+            description:
+              - "Keyless: the Sigstore C(trusted_root.json); defaults to the rule's O(verify_images[].trusted_root)."
+            type: path
   scan:
     description:
       - With O(state=present), the vulnerability gate. Each image (each platform manifest of an index) is staged
@@ -408,6 +481,11 @@ EXAMPLES = r"""
         trusted_root: /etc/petra/sigstore/trusted_root.json
       - glob: registry.example:5000/team/*
         key: awskms:///alias/team-release
+        provenance:                         # SLSA provenance by the same key, from this repository's main branch
+          builder_id: https://github.com/actions/runner/github-hosted
+          build_type: https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1
+          source_repo: https://github.com/example/team
+          source_ref: refs/heads/main
       - glob: mirror.example/vendor/*       # copied from registry.vendor.example/vendor: signatures name upstream
         key: /etc/petra/vendor.pub
         docker_reference: path
@@ -574,7 +652,8 @@ trust_state:
 custody:
   description:
     - With O(state=loaded), the custody record (format in C(docs/bundle-spec.md)); each image has C(source),
-      C(sourceDigest), C(sourceSignature) (null for bundles built without source verification), C(countersignature),
+      C(sourceDigest), C(sourceSignature) (null for bundles built without source verification), C(provenance) (the
+      SLSA provenance accepted at creation, null when the rule asked for none), C(countersignature),
       C(bundleSha256), C(signers) and C(target). With O(trust_state), C(acceptance) links it to the trust state entry.
   returned: state is loaded
   type: dict
@@ -606,7 +685,7 @@ created_from:
 images:
   description:
     - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)) and, with
-      O(verify_images), C(source_verification).
+      O(verify_images), C(source_verification) and, where the rule asks for it, C(provenance).
     - With O(state=loaded), every image with C(source) (the original reference), C(target) (where it now is,
       with tag and digest), C(digest), and C(pushed) (false when the registry already had it).
   returned: always

@@ -195,7 +195,8 @@ custody:
   description:
     - The custody record of the bundle (format in C(docs/bundle-spec.md)). C(bundle) holds name, version, SHA-256,
       signers and threshold. C(images) holds one entry per image with C(source), C(sourceDigest), C(sourceSignature)
-      (how the source signature was verified at creation, null for bundles built without it), C(countersignature),
+      (how the source signature was verified at creation, null for bundles built without it), C(provenance) (the
+      SLSA provenance accepted at creation, null when none was required), C(countersignature),
       C(bundleSha256), C(signers) and C(target) (null here; a load fills it in).
   returned: success
   type: dict

@@ -56,6 +56,22 @@ class Pusher:
         return response.content if response.status_code == 200 else None
 
 
+class MemoryBlobs:
+    """Stands in for a RegistryClient's read_blob, for verdicts checked without a registry."""
+
+    def __init__(self):
+        self.data = {}
+
+    def add(self, data):
+        """Keep ``data``; returns its descriptor (digest, size)."""
+        self.data[sha(data)] = data
+        return {"digest": sha(data), "size": len(data)}
+
+    def read_blob(self, repository, digest, size, limit):
+        assert size <= limit
+        return self.data[digest]
+
+
 def der_sign(private_key, data):
     return private_key.sign(data, ec.ECDSA(hashes.SHA256()))
 
@@ -130,9 +146,10 @@ def sign_referrer(pusher, repository, repository_name, digest, subject_size, pri
     return message, der, push_referrer(pusher, repository, digest, subject_size, bundle)
 
 
-def push_referrer(pusher, repository, digest, subject_size, bundle):
+def push_referrer(pusher, repository, digest, subject_size, bundle, append=False):
     """Push Sigstore bundle bytes as cosign v3 does: an OCI 1.1 referrer of the image, listed in the referrers tag
-    schema index (which then lists only it). Returns the referrer manifest digest."""
+    schema index (which then lists only it, or, with ``append``, the referrers it listed and it). Returns the referrer
+    manifest digest."""
     layer = pusher.blob(repository, bundle)
     layer["mediaType"] = BUNDLE_TYPE
     config = pusher.blob(repository, EMPTY)
@@ -140,7 +157,11 @@ def push_referrer(pusher, repository, digest, subject_size, bundle):
     manifest = _manifest(config, [layer], artifactType=BUNDLE_TYPE,
                          subject={"mediaType": OCI_MANIFEST, "digest": digest, "size": subject_size})
     manifest_digest = pusher.manifest(repository, sha(manifest), manifest, OCI_MANIFEST)
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+    listed = []
+    if append:
+        current = pusher.get_manifest(repository, _tag(digest))
+        listed = json.loads(current)["manifests"] if current else []
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed + [
         {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest), "artifactType": BUNDLE_TYPE}]}
     pusher.manifest(repository, _tag(digest), json.dumps(index).encode(), OCI_INDEX)
     return manifest_digest

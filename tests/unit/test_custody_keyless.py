@@ -12,10 +12,7 @@ from sigstore.models import Bundle
 from sigstore.verify.policy import Identity
 
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
-from ansible_collections.petra.core.plugins.module_utils.custody.verification import (
-    certificate_identity,
-    keyless_verifier,
-)
+from ansible_collections.petra.core.plugins.module_utils.custody.keyless import certificate_identity, keyless_verifier
 from ansible_collections.petra.core.tests.support import cosign_signer, fake_sigstore
 
 IDENTITY = "https://github.com/petra-test/images/.github/workflows/release.yaml@refs/heads/main"

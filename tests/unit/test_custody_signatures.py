@@ -19,12 +19,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import Attached
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
-from ansible_collections.petra.core.plugins.module_utils.custody.verification import (
-    SourceVerifier,
-    certificate_identity,
-    keyless_verifier,
-)
+from ansible_collections.petra.core.plugins.module_utils.custody.keyless import certificate_identity, keyless_verifier
+from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
 from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
+from ansible_collections.petra.core.tests.support.cosign_signer import MemoryBlobs as Blobs
 
 DIGEST = "sha256:" + "ab" * 32
 IDENTITY = "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main"
@@ -35,22 +33,6 @@ def production_root():
     import sigstore
     return os.path.join(os.path.dirname(sigstore.__file__), "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
                         "trusted_root.json")
-
-
-class Blobs:
-    """Stands in for a RegistryClient's read_blob."""
-
-    def __init__(self):
-        self.data = {}
-
-    def add(self, data):
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        self.data[digest] = data
-        return {"digest": digest, "size": len(data)}
-
-    def read_blob(self, repository, digest, size, limit):
-        assert size <= limit
-        return self.data[digest]
 
 
 def test_payload_bytes_are_cosigns():

@@ -48,6 +48,8 @@ def _image_result(item):
     result = {"ref": item["ref"], "digest": item["digest"]}
     if item.get("sourceVerification"):
         result["source_verification"] = item["sourceVerification"]
+    if item.get("provenance"):
+        result["provenance"] = item["provenance"]
     return result
 
 

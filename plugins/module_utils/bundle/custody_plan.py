@@ -3,7 +3,8 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
 """Custody in the bundle plan: what comes with each image (signatures, attestations, SBOMs, referrers), its source
-verification against verify_images, the bundle key's countersignature of every digest, and the bundle's SBOM.
+verification against verify_images (its signature, and its SLSA provenance where the rule asks for it), the bundle
+key's countersignature of every digest, and the bundle's SBOM.
 
 All of it is decided while planning, so the signed metadata still exists before the first layer is fetched. The
 custody formats themselves live in custody/; this file only puts their results into the plan.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import discover
 from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign
+from ansible_collections.petra.core.plugins.module_utils.custody.provenance import ProvenanceVerifier
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import ENTRY_NAME as SBOM_NAME
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import bundle_sbom
@@ -29,6 +31,8 @@ class CreationCustody:
     def __init__(self, signer, verifier=None, scanner=None, existing=None, sbom=True):
         self.signer = signer
         self.verifier = verifier
+        # Built here so that a wrong provenance option stops the build before any registry is asked.
+        self.provenance = ProvenanceVerifier(verifier) if verifier is not None else None
         self.scanner = scanner
         self.sbom = sbom
         self._previous = {}
@@ -63,6 +67,9 @@ class CreationCustody:
             entry["attached"] = [item.record() for item in attached]
         if self.verifier is not None:
             entry["sourceVerification"] = self.verifier.verify(client, ref_text, ref, digest, attached)
+            provenance = self.provenance.verify(client, ref_text, ref, digest, attached)
+            if provenance is not None:
+                entry["provenance"] = provenance
         carried = next((item for item in attached if item.kind == "signature"), None)
         entry["countersignature"] = self.countersign(plan, ref.name, digest, carried)
 

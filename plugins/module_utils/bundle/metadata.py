@@ -47,6 +47,32 @@ _SOURCE_VERIFICATION = {
         "verifiedAt": _TIME,
     },
 }
+# The SLSA provenance a verify_images rule required: what it says (builder, build type, source) and which carried
+# attestation said it; or, for a rule that tolerates its absence, that there was none.
+_PROVENANCE = {
+    "type": "object",
+    "required": ["rule", "status"],
+    "properties": {
+        "rule": {"type": "string"},
+        "status": {"enum": ["verified", "absent"]},
+        "method": {"enum": ["key", "keyless"]},
+        "keyId": _DIGEST,
+        "identity": {"type": "string"},
+        "issuer": {"type": "string"},
+        "predicateType": {"enum": ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2"]},
+        "builderId": {"type": "string"},
+        "buildType": {"type": "string"},
+        "format": {"enum": ["legacy-tag", "referrer"]},
+        "attestation": {"type": "object", "required": ["manifest", "digest"],
+                        "properties": {"manifest": _DIGEST, "digest": _DIGEST}},
+        "source": {"type": "object", "required": ["repository", "where"],
+                   "properties": {"repository": {"type": "string"}, "ref": {"type": "string"},
+                                  "where": {"type": "string"},
+                                  "digest": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    },
+    "if": {"properties": {"status": {"const": "verified"}}},
+    "then": {"required": ["method", "predicateType", "builderId", "buildType", "format", "attestation"]},
+}
 _COUNTERSIGNATURE = {
     "type": "object",
     "required": ["tag", "digest"],
@@ -96,7 +122,7 @@ SCHEMA = {
             "type": "array",
             "items": {"type": "object", "required": ["ref", "digest", "mediaType"], "properties": {
                 "digest": _DIGEST, "sourceVerification": _SOURCE_VERIFICATION, "countersignature": _COUNTERSIGNATURE,
-                "attached": _ATTACHED}},
+                "attached": _ATTACHED, "provenance": _PROVENANCE}},
         },
         "sbom": {"type": "object", "required": ["name", "digest"],
                  "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST}},

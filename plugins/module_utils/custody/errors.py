@@ -23,3 +23,7 @@ class SourceSignatureError(CustodyError):
 
 class ScanError(CustodyError):
     """The vulnerability scanner could not run, or its findings stop the build."""
+
+
+class ProvenanceError(SourceSignatureError):
+    """An image does not carry the SLSA provenance its verify_images rule requires."""

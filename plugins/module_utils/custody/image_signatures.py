@@ -38,6 +38,8 @@ ANNOTATION_PETRA_SIGNER = "dev.petra.bundle/signer"
 SIGSTORE_BUNDLE_TYPES = ("application/vnd.dev.sigstore.bundle.v0.3+json",
                          "application/vnd.dev.sigstore.bundle+json;version=0.3")
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
+DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
+ANNOTATION_PREDICATE_TYPE = "predicateType"
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 MAX_SIGNATURE_BLOB = 1 << 20
 
@@ -126,6 +128,19 @@ def statement_digests(payload):
     return found, statement.get("predicateType")
 
 
+def envelope_parts(envelope):
+    """(payload type, payload bytes, DER signatures) of a DSSE envelope document; ValueError when malformed."""
+    try:
+        payload_type = envelope["payloadType"]
+        payload = decode_b64(envelope["payload"], "the DSSE payload")
+        signatures = [decode_b64(item["sig"], "a DSSE signature") for item in envelope["signatures"]]
+    except (KeyError, TypeError) as exc:
+        raise ValueError("the DSSE envelope is malformed (%s)" % exc)
+    if not signatures:
+        raise ValueError("the DSSE envelope holds no signature")
+    return payload_type, payload, signatures
+
+
 class SigstoreBundle:
     """The parts of a Sigstore bundle (v0.3) that key-based checks need; keyless checks use the sigstore library."""
 
@@ -146,14 +161,7 @@ class SigstoreBundle:
         if envelope is None:
             kind = "a message signature" if message is not None else "no signature"
             raise ValueError("the Sigstore bundle holds %s, not the DSSE envelope cosign writes for images" % kind)
-        try:
-            self.payload_type = envelope["payloadType"]
-            self.payload = decode_b64(envelope["payload"], "the DSSE payload")
-            self.signatures = [decode_b64(item["sig"], "a DSSE signature") for item in envelope["signatures"]]
-        except (KeyError, TypeError) as exc:
-            raise ValueError("the DSSE envelope is malformed (%s)" % exc)
-        if not self.signatures:
-            raise ValueError("the DSSE envelope holds no signature")
+        self.payload_type, self.payload, self.signatures = envelope_parts(envelope)
 
     def subject_digests(self):
         if self.payload_type != IN_TOTO_PAYLOAD:

@@ -28,6 +28,8 @@ except ImportError:  # pragma: no cover - reported at run time
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody import signed_reference
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
+from ansible_collections.petra.core.plugins.module_utils.custody.keyless import (
+    KeylessRefusal, keyless_verifier, verified_keyless_dsse)
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
@@ -53,6 +55,8 @@ class Rule:
         self.trusted_root = item.get("trusted_root")
         self.docker_reference = item.get("docker_reference") or signed_reference.DEFAULT_MODE
         self.docker_reference_globs = list(item.get("docker_reference_globs") or [])
+        # Checked by custody.provenance, which reads the rule's signer from here.
+        self.provenance = item.get("provenance")
         method = item.get("method") or ("key" if self.key else "keyless" if self.identity else None)
         where = "verify_images[%d]" % index
         if not self.glob:
@@ -94,7 +98,7 @@ class Rule:
         return any(fnmatch.fnmatchcase(candidate, self.glob) for candidate in (ref_text, ref.name, str(ref)))
 
 
-def _spki_digest(public_key):
+def spki_digest(public_key):
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).digest()
 
@@ -123,18 +127,21 @@ _HINTS = {
 }
 
 
-class _Findings:
-    """Why signatures did not verify, kept to explain the verdict."""
+class Findings:
+    """Why signatures (or attestations) did not verify, kept to explain the verdict: the first reason of
+    ``precedence`` found names it."""
 
-    def __init__(self):
+    def __init__(self, precedence=_PRECEDENCE, fallback="malformed-signature"):
         self.items = []
+        self.precedence = precedence
+        self.fallback = fallback
 
     def add(self, reason, text):
         self.items.append((reason, text))
 
     def reason(self):
         reasons = [reason for reason, _text in self.items]
-        return next((reason for reason in _PRECEDENCE if reason in reasons), "malformed-signature")
+        return next((reason for reason in self.precedence if reason in reasons), self.fallback)
 
     def text(self):
         return "; ".join("%s (%s)" % (text, reason) for reason, text in self.items)
@@ -192,7 +199,7 @@ class SourceVerifier:
                                                self._wanted(rule)),
                 hint="Sign the image at its source (cosign sign), or pick another image", reason="unsigned",
                 image=ref_text, digest=digest)
-        findings = _Findings()
+        findings = Findings()
         for item in legacy:
             verified = self._check_legacy(client, ref, digest, rule, item, findings)
             if verified:
@@ -271,7 +278,7 @@ class SourceVerifier:
         if rule.method == "keyless":
             return self._check_keyless(rule, raw, bundle, digest, where, findings)
         key = self.public_key(rule)
-        hint = base64.b64encode(_spki_digest(key)).decode("ascii")
+        hint = base64.b64encode(spki_digest(key)).decode("ascii")
         if bundle.key_hint and bundle.key_hint != hint:
             findings.add("wrong-key", "%s was signed by the key with hint %s, not key %s (hint %s)" % (
                 where, bundle.key_hint, signing_keys.key_id(key), hint))
@@ -290,34 +297,21 @@ class SourceVerifier:
         return None
 
     # -- keyless -----------------------------------------------------------------------------------
-    def _keyless_verifier(self, rule):
+    def keyless_verifier_for(self, rule):
+        """The sigstore Verifier over the rule's trusted root, read once per file."""
         if rule.trusted_root not in self._roots:
             self._roots[rule.trusted_root] = keyless_verifier(rule.trusted_root)
         return self._roots[rule.trusted_root]
 
     def _check_keyless(self, rule, raw, bundle, digest, where, findings):
-        sigstore = _sigstore()
         if not bundle.has_certificate:
             findings.add("wrong-identity", "%s is signed with a key (hint %s), the rule wants identity %s" % (
                 where, bundle.key_hint, rule.identity))
             return None
-        verifier = self._keyless_verifier(rule)
         try:
-            parsed = sigstore["Bundle"].from_json(raw)
-        except Exception as exc:  # the library raises its own and pydantic's errors for malformed bundles
-            findings.add("malformed-signature", "%s: the sigstore library refuses the bundle: %s" % (where, exc))
-            return None
-        identities, issuer = certificate_identity(parsed.signing_certificate)
-        if rule.identity not in identities or issuer != rule.issuer:
-            findings.add("wrong-identity", "%s was signed by %s from issuer %s" % (
-                where, ", ".join(sorted(identities)) or "no identity", issuer))
-            return None
-        try:
-            payload_type, payload = verifier.verify_dsse(parsed, sigstore["Identity"](identity=rule.identity,
-                                                                                      issuer=rule.issuer))
-        except sigstore["errors"] as exc:
-            findings.add("bad-signature", "%s does not verify against the trusted root %s: %s" % (
-                where, rule.trusted_root, exc))
+            payload_type, payload, issuer = verified_keyless_dsse(self.keyless_verifier_for(rule), raw, rule)
+        except KeylessRefusal as exc:
+            findings.add(exc.reason, "%s %s" % (where, exc.text))
             return None
         subjects, predicate = cosign.statement_digests(payload)
         if payload_type != cosign.IN_TOTO_PAYLOAD or digest not in subjects:
@@ -336,58 +330,3 @@ def _is_signature(predicate, where, findings):
     findings.add("wrong-predicate", "%s is a verified statement with predicate type %s, not a signature (%s): an "
                  "attestation is not the image's source signature" % (where, predicate, cosign.COSIGN_SIGN_PREDICATE))
     return False
-
-
-_FULCIO_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
-_FULCIO_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
-
-
-def certificate_identity(certificate):
-    """(set of SAN identities, OIDC issuer) of a Fulcio certificate."""
-    from cryptography import x509
-    identities = set()
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        identities.update(names.get_values_for_type(x509.RFC822Name))
-        identities.update(names.get_values_for_type(x509.UniformResourceIdentifier))
-    except x509.ExtensionNotFound:
-        pass
-    issuer = None
-    for extension in certificate.extensions:
-        if extension.oid.dotted_string == _FULCIO_ISSUER_V1:
-            issuer = extension.value.value.decode("utf-8", "replace")
-        elif extension.oid.dotted_string == _FULCIO_ISSUER_V2:
-            # DER UTF8String: tag, length, text
-            raw = extension.value.value
-            issuer = raw[2:].decode("utf-8", "replace") if len(raw) > 2 and raw[1] < 0x80 else issuer
-    return identities, issuer
-
-
-def _sigstore():
-    try:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle, TrustedRoot
-        from sigstore.verify import Verifier
-        from sigstore.verify.policy import Identity
-    except ImportError:
-        raise CustodyError("keyless verification needs the Python library 'sigstore'",
-                           hint="Install the collection's requirements.txt on the controller, or use key rules",
-                           reason="dependency")
-    return {"Bundle": Bundle, "TrustedRoot": TrustedRoot, "Verifier": Verifier, "Identity": Identity,
-            "errors": (SigstoreError, ValueError)}
-
-
-def keyless_verifier(path):
-    """A sigstore Verifier over the trusted_root.json at path (offline); CustodyError naming the file when it is
-    not a usable trusted root."""
-    sigstore = _sigstore()
-    try:
-        return sigstore["Verifier"](trusted_root=sigstore["TrustedRoot"].from_file(path))
-    except OSError as exc:
-        raise CustodyError("cannot read the trusted root %s: %s" % (path, exc.strerror), reason="trusted-root",
-                           hint="trusted_root is read on the controller; copy the Sigstore trusted_root.json there")
-    except Exception as exc:  # pydantic validation and the library's own errors
-        raise CustodyError("%s is not a usable Sigstore trusted root: %s" % (path, str(exc).splitlines()[0]),
-                           hint="Give a trusted_root.json (media type "
-                                "application/vnd.dev.sigstore.trustedroot+json;version=0.1) with Fulcio CAs and "
-                                "transparency log keys", reason="trusted-root")

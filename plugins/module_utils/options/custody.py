@@ -10,6 +10,18 @@ from ansible_collections.petra.core.plugins.module_utils.custody.scan import SCA
 from ansible_collections.petra.core.plugins.module_utils.custody.signed_reference import DEFAULT_MODE, MODES
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import METHODS, SourceVerifier
 
+PROVENANCE_SPEC = dict(
+    required=dict(type="bool", default=True),
+    builder_id=dict(type="str"),
+    builder_id_glob=dict(type="str"),
+    build_type=dict(type="str"),
+    source_repo=dict(type="str"),
+    source_ref=dict(type="str"),
+    key=dict(type="str", no_log=False),
+    identity=dict(type="str"),
+    issuer=dict(type="str"),
+    trusted_root=dict(type="path"),
+)
 VERIFY_IMAGES_RULE_SPEC = dict(
     glob=dict(type="str", required=True),
     method=dict(type="str", choices=list(METHODS)),
@@ -19,6 +31,9 @@ VERIFY_IMAGES_RULE_SPEC = dict(
     trusted_root=dict(type="path"),
     docker_reference=dict(type="str", default=DEFAULT_MODE, choices=list(MODES)),
     docker_reference_globs=dict(type="list", elements="str", default=[]),
+    provenance=dict(type="dict", options=PROVENANCE_SPEC,
+                    mutually_exclusive=[["builder_id", "builder_id_glob"], ["key", "identity"]],
+                    required_one_of=[["builder_id", "builder_id_glob"]], required_by={"source_ref": "source_repo"}),
 )
 SCAN_SPEC = dict(
     scanner=dict(type="str", required=True, choices=list(SCANNERS)),

@@ -5,8 +5,9 @@
 """Custody records: for every image, its source reference and digest, who vouched for the source, the bundle that
 carried it and who signed that, and where it was loaded.
 
-The per-image source verification (``sourceVerification``) and countersignature (``countersignature``) are read
-from the signed metadata when the bundle records them, and are null for bundles built without them.
+The per-image source verification (``sourceVerification``), SLSA provenance (``provenance``) and countersignature
+(``countersignature``) are read from the signed metadata when the bundle records them, and are null for bundles
+built without them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ FORMAT_VERSION = 1
 CUSTODY_DIRECTORY = "custody"
 SOURCE_SIGNATURE_FIELDS = ("rule", "method", "keyId", "identity", "issuer", "format", "dockerReference",
                            "dockerReferenceMatch", "verifiedAt")
+PROVENANCE_FIELDS = ("rule", "status", "method", "keyId", "identity", "issuer", "predicateType", "builderId",
+                     "buildType", "source", "format", "attestation")
 COUNTERSIGNATURE_FIELDS = ("tag", "digest")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -48,6 +51,7 @@ def custody_record(metadata, verification, targets=None, acceptance=None):
             "source": image.get("ref"),
             "sourceDigest": image.get("digest"),
             "sourceSignature": _pick(image.get("sourceVerification"), SOURCE_SIGNATURE_FIELDS),
+            "provenance": _pick(image.get("provenance"), PROVENANCE_FIELDS),
             "countersignature": _pick(image.get("countersignature"), COUNTERSIGNATURE_FIELDS),
             "bundleSha256": verification["sha256"],
             "signers": signers,
