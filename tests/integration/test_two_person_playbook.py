@@ -48,7 +48,8 @@ PLAY = """
 """
 
 
-def test_cosign_and_threshold_through_ansible(tmp_path, sources):
+def build_and_cosign(tmp_path, sources):
+    """(keys, bundle path, report of PLAY): keys a, b, c; the bundle signed by a and co-signed by b."""
     keys = {}
     for name in "abc":
         private = tmp_path / ("%s.pem" % name)
@@ -56,7 +57,11 @@ def test_cosign_and_threshold_through_ansible(tmp_path, sources):
         keys[name] = str(private)
     dest = tmp_path / "approved-1.0.0.tar.zst"
     play = PLAY.format(k3s=sources / "bin" / "k3s", dest=dest, state=tmp_path / "trust.json", **keys)
-    report = run_playbook(tmp_path, play)
+    return keys, dest, run_playbook(tmp_path, play)
+
+
+def test_cosign_and_threshold_through_ansible(tmp_path, sources):
+    _keys, _dest, report = build_and_cosign(tmp_path, sources)
     cosign, again = report["cosign"], report["cosign again"]
     assert cosign["changed"] is True and cosign["sha256"] == report["build"]["sha256"]
     assert again["changed"] is False and again["already_signed"] == "cosignature"
@@ -71,3 +76,37 @@ def test_cosign_and_threshold_through_ansible(tmp_path, sources):
     assert "2 of the 3" in refused["msg"]
     assert json.loads((tmp_path / "approved-1.0.0.tar.zst.sigs.json").read_text())["signatures"][0]["keyId"] == \
         cosign["key_id"]
+
+
+def test_verify_playbook_checks_its_variables(tmp_path, sources):
+    """petra.core.bundle_verify as operators run it: -e strings for the threshold and trust_state_required, the
+    role's argument spec refusing a missing key, a missing trust state refused when it is required."""
+    keys, dest, _report = build_and_cosign(tmp_path, sources)
+    playbook = "- ansible.builtin.import_playbook: petra.core.bundle_verify\n"
+    state = tmp_path / "missing" / "trust-state.json"
+    keys_given = json.dumps({"bundle_verify_public_key": [keys["a_pub"], keys["b_pub"]]})
+
+    def role_results(*args, **kwargs):
+        # Role tasks are recorded as "<role> : <task name>".
+        report = run_playbook(tmp_path, playbook, *args, **kwargs)
+        return {name.split(" : ")[-1]: result for name, result in report.items()}
+
+    report = role_results("-e", "bundle_verify_path=%s" % dest, "-e", keys_given, "-e", "bundle_verify_threshold=2",
+                          "-e", "bundle_verify_trust_state=%s" % state)
+    verified = report["Verify the bundle"]
+    assert verified["verified"] is True and verified["changed"] is False and verified["threshold"] == 2
+    assert len(verified["signers"]) == 2 and verified["trust_state"]["decision"]["action"] == "new"
+    assert "verified with key" in report["Report what the bundle carries"]["msg"]
+
+    report = role_results("-e", "bundle_verify_path=%s" % dest, "-e", keys_given,
+                          "-e", "bundle_verify_trust_state=%s" % state, "-e", "bundle_verify_trust_state_required=true",
+                          expect_rc=2)
+    refused = report["Verify the bundle"]
+    assert refused["failed"] is True and "trust_state_required is set" in refused["msg"]
+    assert not state.parent.exists()
+
+    report = role_results("-e", "bundle_verify_path=%s" % dest, expect_rc=2)
+    (checked,) = [result for name, result in report.items() if name.startswith("Validating arguments")]
+    assert checked["failed"] is True
+    assert "missing required arguments: bundle_verify_public_key" in checked["msg"]
+    assert "Verify the bundle" not in report
