@@ -14,6 +14,9 @@ BUILD := $(CURDIR)/.build
 COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(BUILD)/sanity/ansible_collections/petra/core
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+# ansible-lint and Molecule install the collection under ANSIBLE_HOME: keep that inside this checkout, so a copy
+# left in ~/.ansible by another checkout (or an older run) is never what gets tested.
+export ANSIBLE_HOME := $(BUILD)/ansible-home
 export ANSIBLE_NOCOLOR := 1
 export PATH := $(BIN):$(PATH)
 ROLES := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
