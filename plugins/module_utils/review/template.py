@@ -34,6 +34,10 @@ TEMPLATE = r"""{% macro severities(findings) %}
 {%- if c.licences %}; licences: {{ licences(c.licences, c.licencesNotListed) }}{% elif c.components %}; no licences listed{% endif %}
 {% endfor %}
 {% endmacro %}
+{% macro common_cells(item) %}
+<td class="num">{{ item.size | size }}</td><td class="mono">{{ item.source or '-' }}</td><td>{{ sbom_cell(item.sbom) }}</td>
+    <td class="mono">{{ item.countersignature.tag if item.countersignature else '-' }}</td>
+{% endmacro %}
 <!DOCTYPE html>
 <html lang="en">
 <head>
@@ -268,9 +272,8 @@ bundle (images, then charts, manifest sets and files); the bundle file is {{ siz
 <table>
   <tr><th>Chart</th><th>Version</th><th>Digest</th><th class="num">Size</th><th>Source</th><th>SBOM</th><th>Countersignature</th></tr>
   {% for c in charts %}
-  <tr><td>{{ c.name }}</td><td>{{ c.version }}</td><td class="mono">{{ c.digest }}</td><td class="num">{{ c.size | size }}</td>
-    <td class="mono">{{ c.source or '-' }}</td><td>{{ sbom_cell(c.sbom) }}</td>
-    <td class="mono">{{ c.countersignature.tag if c.countersignature else '-' }}</td></tr>
+  <tr><td>{{ c.name }}</td><td>{{ c.version }}</td><td class="mono">{{ c.digest }}</td>
+    {{ common_cells(c) }}</tr>
   {% endfor %}
 </table>
 {% else %}
@@ -282,9 +285,8 @@ bundle (images, then charts, manifest sets and files); the bundle file is {{ siz
 <table>
   <tr><th>Name</th><th class="num">Files</th><th>Digest</th><th class="num">Size</th><th>Source</th><th>SBOM</th><th>Countersignature</th></tr>
   {% for m in manifests %}
-  <tr><td>{{ m.name }}</td><td class="num">{{ m.fileCount }}</td><td class="mono">{{ m.digest }}</td><td class="num">{{ m.size | size }}</td>
-    <td class="mono">{{ m.source or '-' }}</td><td>{{ sbom_cell(m.sbom) }}</td>
-    <td class="mono">{{ m.countersignature.tag if m.countersignature else '-' }}</td></tr>
+  <tr><td>{{ m.name }}</td><td class="num">{{ m.fileCount }}</td><td class="mono">{{ m.digest }}</td>
+    {{ common_cells(m) }}</tr>
   {% endfor %}
 </table>
 {% else %}
@@ -296,9 +298,8 @@ bundle (images, then charts, manifest sets and files); the bundle file is {{ siz
 <table>
   <tr><th>Name</th><th>File</th><th>SHA-256</th><th class="num">Size</th><th>Source</th><th>SBOM</th><th>Countersignature</th></tr>
   {% for f in files %}
-  <tr><td>{{ f.name }}</td><td class="mono">{{ f.filename }}</td><td class="mono">{{ f.digest }}</td><td class="num">{{ f.size | size }}</td>
-    <td class="mono">{{ f.source or '-' }}</td><td>{{ sbom_cell(f.sbom) }}</td>
-    <td class="mono">{{ f.countersignature.tag if f.countersignature else '-' }}</td></tr>
+  <tr><td>{{ f.name }}</td><td class="mono">{{ f.filename }}</td><td class="mono">{{ f.digest }}</td>
+    {{ common_cells(f) }}</tr>
   {% endfor %}
 </table>
 {% else %}
