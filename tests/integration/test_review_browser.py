@@ -12,7 +12,7 @@ from ansible_collections.petra.core.tests.conftest import require_tools
 from ansible_collections.petra.core.tests.support import browser
 from ansible_collections.petra.core.tests.support.review_bundles import hostile_bundle
 from ansible_collections.petra.core.tests.unit.test_bundle_local import build
-from ansible_collections.petra.core.tests.unit.test_review_sheet import TEMPLATE_TAGS, elements, flip_middle_byte
+from ansible_collections.petra.core.tests.unit.test_review_sheet import TEMPLATE_TAGS, elements, flip_byte
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,7 +53,7 @@ def test_a_verified_sheet_renders_cleanly(sources, spool, ec_key, tmp_path):
 def test_a_refused_sheet_renders_cleanly(sources, spool, ec_key, tmp_path):
     key, pub = ec_key
     created = build(sources, spool, key)
-    flip_middle_byte(created["path"])
+    flip_byte(created["path"])
     rendered = show(review_bundle(created["path"], load_public_keys([pub])), tmp_path, "refused")
     assert 'class="banner refused"' in rendered.dom and "REFUSED" in rendered.dom
 
