@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 DEPS_STAMP := $(VENV)/.petra-deps
-DEBIAN_PACKAGES := docker-registry skopeo umoci zstd ignition openssl apache2-utils time gpg gpgv squashfs-tools
+DEBIAN_PACKAGES := docker-registry skopeo umoci zstd ignition openssl apache2-utils time gpg gpgv squashfs-tools chromium
 # Sanity-test tooling ansible-test 2.19 expects; installed beside the dev requirements.
 SANITY_PACKAGES := pylint==3.3.7 astroid==3.3.10 voluptuous==0.15.2 pycodestyle==2.13.0
 BUILD := $(CURDIR)/.build

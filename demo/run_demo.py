@@ -126,6 +126,7 @@ def main():
         output = playbook("petra.core.bundle_verify", "-e", "bundle_verify_path=" + inbox,
                           "-e", "bundle_verify_public_key=" + pub)
         print("    " + _line(output, "verified with key"))
+        review_sheet(inbox, pub)
 
         step("Independent check of the signature with openssl")
         der = os.path.join(OUT, "inbox", "signature.der")
@@ -147,9 +148,12 @@ def main():
             byte = handle.read(1)
             handle.seek(middle)
             handle.write(bytes([byte[0] ^ 0x01]))
+        refused_sheet = os.path.join(OUT, "review", "tampered.html")
         output = playbook("petra.core.bundle_verify", "-e", "bundle_verify_path=" + tampered,
-                          "-e", "bundle_verify_public_key=" + pub, expect_failure=True)
+                          "-e", "bundle_verify_public_key=" + pub, "-e", "bundle_verify_review_html=" + refused_sheet,
+                          expect_failure=True)
         print("    refused: " + _message(output))
+        print("    review sheet (says refused, and why): %s" % refused_sheet)
 
         step("Starting the high-side registry (a second docker-registry, its own password)")
         os.makedirs(os.path.join(OUT, "high-registry"), exist_ok=True)
@@ -192,12 +196,42 @@ def main():
         print("    contents    3 images (one multi-arch index), 1 manifest set, 1 file")
         print("    verified    yes, by petra.core.petra_verify and by openssl")
         print("    tampering   detected and refused")
+        print("    review      %s (screenshot %s)" % (os.path.join(OUT, "review", "demo-platform-1.0.0.html"),
+                                                      os.path.join(OUT, "review", "demo-platform-1.0.0.png")))
         print("    crossing    AWS Diode (emulated): parts, signed index, receipt; rebuilt and verified")
         print("    high side   every image loaded with its original digest (checked with skopeo); a second load")
         print("                pushed nothing")
         print("    took        %.1fs" % (time.monotonic() - started))
     finally:
         registry.stop()
+
+
+def review_sheet(bundle, pub):
+    """The transfer review sheet of the received bundle (petra_verify review_html / review_json), and a screenshot of
+    it taken by headless Chromium, which must render it with no console message."""
+    from ansible_collections.petra.core.tests.support import browser
+
+    step("Writing the transfer review sheet (petra_verify review_html, review_json) and a screenshot of it")
+    directory = os.path.join(OUT, "review")
+    html_path = os.path.join(directory, "demo-platform-1.0.0.html")
+    json_path = os.path.join(directory, "demo-platform-1.0.0.json")
+    output = playbook("petra.core.bundle_verify", "-e", "bundle_verify_path=" + bundle,
+                      "-e", "bundle_verify_public_key=" + pub, "-e", "bundle_verify_review_html=" + html_path,
+                      "-e", "bundle_verify_review_json=" + json_path)
+    print("    petra_verify: " + _line(output, "changed: [localhost]"))
+    if browser.executable() is None:
+        raise SystemExit("demo: chromium is not installed, so the review sheet cannot be shown; run 'make setup'")
+    screenshot = os.path.join(directory, "demo-platform-1.0.0.png")
+    rendered = browser.render(html_path, screenshot=screenshot, height=2400)
+    if rendered.console:
+        raise SystemExit("demo: the review sheet logged browser console messages: %s" % rendered.console)
+    with open(json_path) as handle:
+        sheet = json.load(handle)
+    print("    verdict     %s; %d images, %d SBOM components" % (
+        sheet["verdict"]["status"], len(sheet["images"]), (sheet["sbom"] or {}).get("components", 0)))
+    print("    sheet       %s (open it in any browser, offline)" % html_path)
+    print("    data        %s" % json_path)
+    print("    screenshot  %s (headless Chromium, no console messages)" % screenshot)
 
 
 MAPPING = "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b"

@@ -78,6 +78,22 @@ def write_atomically(path, write, mode=0o644):
     commit(pending)
 
 
+def write_if_different(path, data, check_mode=False, mode=0o644):
+    """Write ``data`` to path (atomically, creating its directory) unless the file already holds exactly it, so that
+    an unchanged result is no change; returns whether it was (or, in check mode, would be) written."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data:
+                return False
+    except FileNotFoundError:
+        pass
+    if not check_mode:
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        write_atomically(path, lambda handle: handle.write(data), mode)
+    return True
+
+
 def sync_directory(directory):
     """fsync a directory, so that entries renamed into it are durable; file systems that refuse (EINVAL, ENOTSUP,
     EBADF on some network and FUSE file systems) are ignored, the rename itself has already succeeded."""

@@ -26,12 +26,16 @@ description:
     comparison. Without O(registry) only the file is proven, and an older copy of it put back looks valid.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
     bundle SHA-256 and signers.
-  - Reads the bundle once as a stream; nothing is extracted or written, and memory use stays flat.
+  - Reads the bundle once as a stream; nothing is extracted, and memory use stays flat.
+  - With O(review_html) and/or O(review_json), writes the transfer review sheet (C(docs/review-sheet.md)) gathered in
+    the same read - one self-contained HTML page for the person approving the crossing or confirming the arrival, and
+    the same data as JSON. A refused bundle gets a sheet too, saying refused and why, and the task still fails.
   - Every failure names the first problem in plain words and what to do; C(reason) carries a short code
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
     C(truncated), C(threshold), C(expired), C(rollback), C(same-version), C(trust-state-tampered),
     C(trust-state-missing), C(trust-state-behind), C(trust-state-forked)).
-  - Never changes anything; C(changed) is always false.
+  - Changes nothing but the review sheet; C(changed) is true only when a review sheet file was (or, in check mode,
+    would be) written with new content.
 author:
   - Petra maintainers (@petra-maintainers)
 options:
@@ -59,12 +63,27 @@ options:
         value as M(petra.core.petra_bundle)'s O(petra.core.petra_bundle#module:registry). Needs O(trust_state).
       - Only read, for the trust witness; the registry connection options (O(ca_file), O(registry_username), ...) apply.
     type: str
+  review_html:
+    description:
+      - Write the transfer review sheet as one self-contained HTML page (no script, no external resource; it opens
+        offline in any browser) to this path on the controller - bundle name, version, SHA-256, size, dates, signers
+        and threshold, and per image its source, digest, platforms, size, source signature, SBOM, scan findings and
+        custody; charts, manifest sets and files likewise; a size breakdown chart and a verdict banner.
+      - Written only when its content changes (the sheet records no time). Also written when the verification fails,
+        with the refusal and its reason, so that no earlier sheet can be mistaken for this run; the task still fails.
+      - Check mode writes nothing and reports whether it would.
+    type: path
+  review_json:
+    description:
+      - Write the same review sheet as JSON (the data the HTML page is made from) to this path on the controller;
+        written as O(review_html) is.
+    type: path
 extends_documentation_fragment:
   - petra.core.trust
   - petra.core.registry
   - petra.core.aws
   - petra.core.attributes
-  - petra.core.attributes.read_only
+  - petra.core.attributes.check_mode
 seealso:
   - module: petra.core.petra_bundle
 requirements:
@@ -73,6 +92,7 @@ requirements:
   - zstandard
   - jsonschema
   - requests (with O(registry))
+  - Jinja2 (with O(review_html); Ansible's controller has it)
 """
 
 EXAMPLES = r"""
@@ -112,6 +132,13 @@ EXAMPLES = r"""
     trust_state_required: true
     registry: registry.high.example:5000/petra
     ca_file: /etc/pki/high-registry-ca.pem
+
+- name: Verify and write the transfer review sheet for the data transfer officer
+  petra.core.petra_verify:
+    path: /srv/outbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+    review_html: /srv/outbox/platform-1.4.0.review.html
+    review_json: /srv/outbox/platform-1.4.0.review.json
 
 - name: Show who signed
   ansible.builtin.debug:
@@ -265,6 +292,13 @@ metadata:
     entry_count:
       description: Number of archive entries listed in the metadata.
       type: int
+review:
+  description:
+    - With O(review_html) or O(review_json), the sheet written - C(html) and C(json) (the paths, or null), C(verdict)
+      (C(verified) or C(refused)) and C(changed) (whether a file was, or would be, written). Also returned on failure.
+  returned: when review_html or review_json is given
+  type: dict
+  sample: {"html": "/srv/outbox/platform-1.4.0.review.html", "json": null, "verdict": "verified", "changed": true}
 reason:
   description: On failure, a short code for the first problem found.
   returned: failure

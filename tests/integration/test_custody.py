@@ -480,3 +480,35 @@ def test_vulnerability_gate_end_to_end(registry, sources, tmp_path, bundle_key):
     # Nothing left behind, and an unchanged build is not scanned again.
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".petra-scan-")]
     assert build(registry, tmp_path, refs, key=bundle_key[0], scanner=scanner)["changed"] is False
+
+
+def test_review_sheet_of_a_custody_bundle(registry, sources, tmp_path, bundle_key):
+    """The review sheet of a bundle with a verified source signature, a carried SBOM and a scan, all from the real
+    registry: what it says per image is what the bundle carries."""
+    from ansible_collections.petra.core.plugins.module_utils.review.render import render_html
+    from ansible_collections.petra.core.plugins.module_utils.review.sheet import review_bundle
+    wrappers, env = fake_scanner(tmp_path, {"*": [
+        {"id": "CVE-2026-0002", "package": "zlib", "version": "1.2", "severity": "medium"},
+        {"id": "CVE-2026-0003", "package": "curl", "version": "8.0", "severity": "low"}]})
+    rules = [{"glob": "%s/custody/*" % sources.host, "key": sources.pub}]
+    result = build(registry, tmp_path, [sources.refs["legacy"]], rules, key=bundle_key[0],
+                   scanner=Scanner({"scanner": "grype", "executable": wrappers["grype"], "env": env}))
+    data = review_bundle(result["path"], load_public_keys([bundle_key[1]]))
+    assert data["verdict"]["status"] == "verified" and data["bundle"]["sha256"] == result["sha256"]
+    (image,) = data["images"]
+    signature = image["sourceSignature"]
+    assert (signature["method"], signature["keyId"], signature["format"]) == (
+        "key", key_id(load_signer(sources.key).public_key()), "legacy-tag")
+    assert (signature["dockerReference"], signature["dockerReferenceMatch"]) == (
+        "%s/custody/legacy" % sources.host, "repository")
+    assert image["platforms"] == [{"platform": "linux/amd64", "digest": sources.digest}]
+    assert image["size"] > 20_000 and {a["kind"] for a in image["attached"]} == {"signature", "sbom"}
+    # The SBOM cosign attached to the image, read from inside the bundle, and the image's entry in the bundle's own.
+    (carried,) = image["sbom"]["carried"]
+    assert carried["digest"] == "sha256:" + hashlib.sha256(sources.sbom_document).hexdigest()
+    assert (carried["format"], carried["specVersion"], carried["components"]) == ("CycloneDX", "1.5", 0)
+    assert image["sbom"]["bomRef"] == "image:" + sources.refs["legacy"]
+    assert image["scan"][0]["findings"] == [{"severity": "medium", "count": 1}, {"severity": "low", "count": 1}]
+    assert data["scan"]["scanner"] == "grype" and image["custody"]["target"] is None
+    page = render_html(data)
+    assert sources.refs["legacy"] in page and "1 medium" in page and "made for" in page

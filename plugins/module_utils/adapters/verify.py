@@ -2,13 +2,15 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""The adapter of petra_verify: its argument spec, and the verification it runs (it never changes anything)."""
+"""The adapter of petra_verify: its argument spec, and the verification it runs (it writes nothing but the review
+sheet, when asked for one)."""
 
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import bind_witness
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
-from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
+from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
 from ansible_collections.petra.core.plugins.module_utils.options.aws import AWS_ARGUMENT_SPEC
 from ansible_collections.petra.core.plugins.module_utils.options.registry import (
@@ -21,6 +23,8 @@ from ansible_collections.petra.core.plugins.module_utils.options.trust import (
     gate_from_params,
     verify_options_from_params,
 )
+from ansible_collections.petra.core.plugins.module_utils.review.render import write_sheets
+from ansible_collections.petra.core.plugins.module_utils.review.sheet import Review
 from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
 
 ARGUMENT_SPEC = merged(
@@ -31,6 +35,8 @@ ARGUMENT_SPEC = merged(
     path=dict(type="path", required=True),
     public_keys=dict(type="list", elements="str", required=True, aliases=["public_key"], no_log=False),
     signature=dict(type="path"),
+    review_html=dict(type="path"),
+    review_json=dict(type="path"),
 )
 
 MUTUALLY_EXCLUSIVE = []
@@ -39,7 +45,29 @@ CONTROLLER_FILES = ("path", "public_keys", "signature", "cosignatures", "ca_file
 
 
 def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-argument
-    """Verification reads only, so check mode changes nothing."""
+    """Verification reads only; the review sheet, when asked for, is the one thing written (not in check mode)."""
+    review = Review(params["path"])
+    wanted = params.get("review_html") or params.get("review_json")
+    try:
+        result = _verify(params, review)
+    except Exception as exc:
+        # A refused bundle gets its sheet too, saying refused and why, and the task still fails; a sheet left from an
+        # earlier run can never be mistaken for this one.
+        if wanted:
+            written = write_sheets(review.data(refusal=exc), params.get("review_html"), params.get("review_json"),
+                                   check_mode)
+            if isinstance(exc, PetraError):
+                exc.details.setdefault("review", written)
+        raise
+    result["changed"] = False
+    if wanted:
+        result["review"] = write_sheets(review.data(result.get("trust_state"), result["custody"]),
+                                        params.get("review_html"), params.get("review_json"), check_mode)
+        result["changed"] = result["review"]["changed"]
+    return result
+
+
+def _verify(params, review):
     keys = load_public_keys(params["public_keys"])
     gate = gate_from_params(params)
     if params.get("registry"):
@@ -47,11 +75,10 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
             raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
                               hint="Give trust_state, or leave registry out")
         bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
-    verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
+    verification = review.verify(keys, params.get("signature"), **verify_options_from_params(params))
     result = verification.result
     if gate is not None:
         gate.admit(result, verification.metadata)
         result["trust_state"] = gate.preview()
     result["custody"] = custody_record(verification.metadata, result)
-    result["changed"] = False
     return result

@@ -17,7 +17,7 @@ import json
 import os
 import re
 
-from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
+from ansible_collections.petra.core.plugins.module_utils.atomic import write_if_different
 
 API_VERSION = "petra.dev/v1alpha1"
 KIND = "CustodyRecord"
@@ -84,14 +84,4 @@ def encode(record):
 
 def write_custody(path, record, check_mode=False):
     """Write the record unless the file already holds exactly it; returns whether it was (or would be) written."""
-    data = encode(record)
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(len(data) + 1) == data:
-                return False
-    except FileNotFoundError:
-        pass
-    if not check_mode:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        write_atomically(path, lambda handle: handle.write(data))
-    return True
+    return write_if_different(path, encode(record), check_mode)
