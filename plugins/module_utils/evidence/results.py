@@ -118,6 +118,8 @@ class Builder:
 
     def document(self, outcomes, verdicts):
         observations = [self.observation(outcome) for outcome in outcomes]
+        for item in self.store.files():  # evidence no check reads (the endpoints used) is listed and hashed too
+            self._resource(item)
         findings = []
         for verdict in verdicts:
             related = [stable_uuid(self.cluster, "check", outcome.check.id) for outcome in verdict.outcomes]
