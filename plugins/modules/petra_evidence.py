@@ -97,11 +97,13 @@ options:
         renders (required labels left out, as it is optional).
     type: list
     elements: str
+    default: [petra-no-privileged-containers, petra-allowed-registries, petra-container-limits]
   required_tracing_policies:
     description:
       - Tetragon TracingPolicies that must exist. Defaults to those M(petra.core.petra_platform) renders.
     type: list
     elements: str
+    default: [petra-process-exec, petra-file-integrity, petra-kernel-modules]
   node_inline_policies:
     description:
       - Inline policies the node role may have besides C(AmazonSSMManagedInstanceCore); they may only allow

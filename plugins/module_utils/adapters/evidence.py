@@ -32,8 +32,8 @@ from ansible_collections.petra.core.plugins.module_utils.options.specs import me
 from ansible_collections.petra.core.plugins.module_utils.platform import gatekeeper, runtime
 
 DEFAULT_CONSTRAINTS = [policy.constraint for policy in gatekeeper.POLICIES if policy.name != "k8spetrarequiredlabels"]
-DEFAULT_TRACING_POLICIES = [make({})["metadata"]["name"] for make in (runtime.process_exec, runtime.file_integrity,
-                                                                       runtime.kernel_modules)]
+DEFAULT_TRACING_POLICIES = [make({})["metadata"]["name"]
+                            for make in (runtime.process_exec, runtime.file_integrity, runtime.kernel_modules)]
 ODP_ID = re.compile(r"^[a-z]{2}-[0-9]{1,2}(\.[0-9]+)?_(odp|prm)[._0-9a-z-]*$")
 # The assessment's own settings, recorded in the results beside the organization-defined parameters.
 SETTINGS = ("api_cidrs", "kms_key_id", "hop_limit", "cluster_admin_subjects", "required_constraints",

@@ -110,8 +110,8 @@ def as_templated(instances, templates, params):
 def image_source(images, params):
     found = images.get("Images") or []
     return ([] if found else ["no AMI was found for the cluster"]) + [
-        "AMI %s (%s) has no %s tag: where it came from is not recorded" % (image["ImageId"], image.get("Name"),
-                                                                          TAG_SOURCE)
+        "AMI %s (%s) has no %s tag: where it came from is not recorded" % (
+            image["ImageId"], image.get("Name"), TAG_SOURCE)
         for image in found if not tags_of(image).get(TAG_SOURCE)]
 
 

@@ -52,8 +52,8 @@ def gatekeeper_violations(gatekeeper, params):
         if item.get("totalViolations") is None:
             problems.append("%s %s has no audit result yet" % (item["kind"], item["name"]))
         elif item["totalViolations"]:
-            problems.append("%s %s: the audit found %d violation(s)" % (item["kind"], item["name"],
-                                                                       item["totalViolations"]))
+            problems.append("%s %s: the audit found %d violation(s)" % (
+                item["kind"], item["name"], item["totalViolations"]))
     return problems
 
 

@@ -109,9 +109,8 @@ class KubeReader:
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise KubernetesError("the Kubernetes API refused to read %s (HTTP %s): %s" % (path, exc.status,
-                                                                                          api_message(exc)),
-                                  hint="The kubeconfig's user needs get and list on this resource (RBAC)")
+            raise KubernetesError("the Kubernetes API refused to read %s (HTTP %s): %s" % (
+                path, exc.status, api_message(exc)), hint="The kubeconfig's user needs get and list on this resource (RBAC)")
         except Exception as exc:  # urllib3 raises several connection error types
             raise KubernetesError("cannot reach the Kubernetes API to read %s: %s" % (path, exc),
                                   hint="Check the API server address in the kubeconfig and the network path")
