@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 
 import aiohttp.web
@@ -11,8 +12,13 @@ import kmock
 import yaml
 
 
+# kmock reads /api/v1/namespaces[/<name>] as the prefix of a namespaced path and fails (kmock 0.8): Namespace
+# objects are served under another plural instead, which only the test harness sees.
+_NAMESPACES = re.compile(r"^/api/v1/namespaces(/[^/]+)?/?$")
+
+
 class EvictingEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator plus the pods/eviction subresource, as the API server answers it.
+    """kmock's emulator plus the pods/eviction subresource, as the API server answers it, and Namespace objects.
 
     ``blocked`` maps (namespace, pod) to how many more evictions a PodDisruptionBudget refuses with 429
     (a negative number: always); every other eviction deletes the pod and answers 201.
@@ -20,6 +26,13 @@ class EvictingEmulator(kmock.KubernetesEmulator):
 
     blocked = None
     evictions = None
+
+    async def __call__(self, raw_request):
+        match = _NAMESPACES.match(raw_request.rel_url.path)
+        if match:
+            path = "/api/v1/petra-test-namespaces" + (match.group(1) or "")
+            raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path(path))
+        return await super().__call__(raw_request)
 
     async def _handle(self, request):
         resource = request.resource

@@ -127,7 +127,7 @@ def echo(received):
 
 
 def test_every_plugin_with_secrets_is_covered():
-    assert IDS == ["petra_bundle", "petra_diode", "petra_flatcar", "petra_verify", "nested"]
+    assert IDS == ["petra_bundle", "petra_diode", "petra_evidence", "petra_flatcar", "petra_verify", "nested"]
     nested = [name for name in ACTIONS if any(
         sub.get("no_log") for option in action(name).ARGUMENT_SPEC.values() for sub in (option.get("options") or {}).values())]
     assert nested == ["petra_bundle", "petra_flatcar"]

@@ -90,3 +90,31 @@ class KubeClient:
         answer = self._call("list_cluster_custom_object", "list %s objects" % resource.kind,
                             resource.group, resource.version, resource.plural)
         return (answer or {}).get("items") or []
+
+
+class KubeReader:
+    """Read-only GETs of API paths; the answer is the server's JSON as sent, to be kept as evidence."""
+
+    def __init__(self, kubeconfig, context=None, timeout=30):
+        self._api = new_api_client(kubeconfig, context, purpose="read the cluster")
+        self._timeout = timeout
+
+    def get(self, path, query=None):
+        """The JSON at ``path``, or None when the server answers 404 (a resource type that is not installed)."""
+        try:
+            response = self._api.call_api(path, "GET", query_params=list((query or {}).items()),
+                                          header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+                                          _preload_content=False, _return_http_data_only=True,
+                                          _request_timeout=self._timeout)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise KubernetesError("the Kubernetes API refused to read %s (HTTP %s): %s" % (
+                path, exc.status, api_message(exc)), hint="The kubeconfig's user needs get and list on this resource (RBAC)")
+        except Exception as exc:  # urllib3 raises several connection error types
+            raise KubernetesError("cannot reach the Kubernetes API to read %s: %s" % (path, exc),
+                                  hint="Check the API server address in the kubeconfig and the network path")
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise KubernetesError("the Kubernetes API answered %s with something that is not JSON" % path)

@@ -1,0 +1,513 @@
+"""petra_evidence against real components: a Petra cluster created by petra_flatcar in moto server (EC2, IAM, KMS,
+SSM, CloudTrail, S3), kmock as its Kubernetes API holding objects checked against the Kubernetes and CRD schemas,
+and a real bundle with a verified source signature loaded into a high-side docker-registry with a trust state.
+
+The compliant set-up satisfies every objective Petra can test; each breakage fails the checks and objectives it
+should, naming what is wrong. The OSCAL document is parsed back with compliance-trestle's models, every link and hash
+is checked, and openssl verifies both signatures.
+"""
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import types
+
+import boto3
+import pytest
+import requests
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from cryptography.hazmat.primitives import serialization
+
+from ansible_collections.petra.core.plugins.module_utils.adapters import evidence, flatcar
+from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
+from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
+from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
+from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
+from ansible_collections.petra.core.plugins.module_utils.evidence import results
+from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
+from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
+from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
+from ansible_collections.petra.core.plugins.module_utils.platform import gatekeeper, imagepolicy, runtime
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
+from ansible_collections.petra.core.tests.conftest import CRD_DIR, REGISTRY_USER
+from ansible_collections.petra.core.tests.integration.test_load import HIGH_USER, params_for
+from ansible_collections.petra.core.tests.support import cosign_signer, images, pki, servers
+from ansible_collections.petra.core.tests.support.kube import KubeAPI
+from ansible_collections.petra.core.tests.unit.test_flatcar_buildinfo import fake_binary
+
+REGION = "us-east-1"
+CREDS = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
+API_CIDRS = ["10.20.0.0/16"]
+FIPS = {"GOFIPS140": "v1.0.0", "CGO_ENABLED": "1", "GOOS": "linux"}
+TOKEN = "k3s-Secret-Token-9f8e7d"
+
+
+def validated(spec, params):
+    result = ArgumentSpecValidator(spec).validate(params)
+    assert not result.error_messages, result.error_messages
+    return result.validated_parameters
+
+
+def aws_params(moto, **extra):
+    return dict({"region": REGION, "access_key": "testing", "secret_key": "testing", "endpoint_url": moto.endpoint},
+                **extra)
+
+
+# ---- the custody side: a signed source image, a bundle carrying it, a high-side registry it is loaded into ----
+
+@pytest.fixture(scope="module")
+def carried(registry, tmp_path_factory):
+    """An image in the source registry signed with a source key, a bundle carrying it (source signature verified),
+    and a second, unsigned image that no bundle carries."""
+    work = tmp_path_factory.mktemp("evidence-sources")
+    server = registry.registry
+    layout = str(work / "layout")
+    digest = images.build_image(layout, "evapp", ["evidence-app"], layer_size=20_000)
+    stray = images.build_image(layout, "evstray", ["evidence-stray"], layer_size=20_000)
+    images.push(layout, "evapp", server, "evidence/app", "1.0", creds=REGISTRY_USER)
+    source_key = str(work / "source.pem")
+    source_pub = pki.write_ec_key(source_key)
+    with open(source_key, "rb") as handle:
+        private = serialization.load_pem_private_key(handle.read(), None)
+    cosign_signer.sign_legacy(cosign_signer.Pusher(server, REGISTRY_USER), "evidence/app",
+                              "%s/evidence/app" % server.host, digest, lambda data: cosign_signer.der_sign(private, data))
+    bundle_key = str(work / "bundle.pem")
+    bundle_pub = pki.write_ec_key(bundle_key)
+    pool = ClientPool(Credentials(*REGISTRY_USER), ca_file=server.tls["ca.pem"], retries=1)
+
+    def build(name, rules):
+        spec = BundleSpec({"apiVersion": "petra.dev/v1alpha1", "kind": "Bundle",
+                           "metadata": {"name": name, "version": "1.0.0"},
+                           "images": [{"ref": "%s/evidence/app:1.0" % server.host}]}, str(work))
+        return create_bundle(spec, str(work / ("%s.tar.zst" % name)), load_signer(bundle_key), pool,
+                             environ={"SOURCE_DATE_EPOCH": "1767225600"}, verifier=SourceVerifier(rules))["path"]
+
+    return types.SimpleNamespace(
+        host=server.host, digest=digest, stray=stray, layout=layout, pub=bundle_pub,
+        signed=build("platform", [{"glob": "%s/evidence/*" % server.host, "key": source_pub}]),
+        unverified=build("unverified", [{"glob": "%s/evidence/*" % server.host, "method": "none"}]))
+
+
+def load_into(high, bundle, pub, trust_state):
+    return run_load(params_for(high, {"path": bundle, "pub": pub}, trust_state=str(trust_state),
+                               trust_state_anchor=None, allow_downgrade=False, threshold=1, cosignatures=None),
+                    check_mode=False)
+
+
+# ---- the AWS side: a cluster petra_flatcar creates, and an account-wide CloudTrail trail ----
+
+def render(moto, binary_sha, cluster_init):
+    params = aws_params(moto, state="rendered", node_role="server", cluster_init=cluster_init, token=TOKEN,
+                        server_url=None if cluster_init else "https://api.cluster.internal:6443",
+                        k3s={"url": "s3://artifacts/k3s/v1.33.4+k3s1/k3s", "sha256": binary_sha})
+    return flatcar.run(validated(flatcar.ARGUMENT_SPEC, params), check_mode=False)["user_data"]
+
+
+def make_cluster(moto, name, binary):
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    kms = boto3.client("kms", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    kms_key = kms.create_key(Description="root volumes of %s" % name)["KeyMetadata"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=REGION + "a")["Subnet"]["SubnetId"]
+    volume = ec2.create_volume(Size=8, AvailabilityZone=REGION + "a")["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    image = ec2.register_image(Name="flatcar-%s" % name, RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                               Architecture="x86_64", BlockDeviceMappings=[
+                                   {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}])["ImageId"]
+    # What petra_flatcar state=imported records on the AMIs it makes.
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "petra:source-digest", "Value": "sha256:" + "ab" * 32}])
+    ssm.put_parameter(Name="/petra/%s/ami" % name, Value=image, Type="String")
+    sha = hashlib.sha256(binary).hexdigest()
+    params = aws_params(moto, state="present", cluster_name=name, image="resolve:ssm:/petra/%s/ami" % name,
+                        subnets=[subnet], api_cidrs=API_CIDRS, kms_key_id=kms_key, wait_timeout=60,
+                        servers={"count": 1, "instance_type": "m6i.large", "user_data": render(moto, sha, False),
+                                 "init_user_data": render(moto, sha, True)},
+                        agents={"count": 0, "instance_type": "m6i.large", "user_data": render(moto, sha, False)})
+    flatcar.run(validated(flatcar.ARGUMENT_SPEC, params), check_mode=False)
+    return kms_key
+
+
+@pytest.fixture(scope="module")
+def trail(moto):
+    cloudtrail = boto3.client("cloudtrail", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    s3.create_bucket(Bucket="petra-evidence-trail")
+    cloudtrail.create_trail(Name="organization", S3BucketName="petra-evidence-trail", IsMultiRegionTrail=True,
+                            IncludeGlobalServiceEvents=True, EnableLogFileValidation=True)
+    cloudtrail.put_event_selectors(TrailName="organization", EventSelectors=[
+        {"ReadWriteType": "All", "IncludeManagementEvents": True}])
+    cloudtrail.start_logging(Name="organization")
+    return cloudtrail
+
+
+# ---- the Kubernetes side: what petra_platform renders, as the API server holds it ----
+
+def platform_settings(registry_host, public_pem):
+    return types.SimpleNamespace(labels={"app.kubernetes.io/managed-by": "petra"}, allowed_registries=[registry_host],
+                                 required_labels=[], exempt_namespaces=["kube-system"],
+                                 registry_glob="%s/**" % registry_host, public_key_pem=public_pem, hash_name="sha256")
+
+
+def cluster_objects(world):
+    settings = platform_settings(world.high.host, open(world.carried.pub).read())
+    policies = gatekeeper.policies(settings)
+    templates = [gatekeeper.template(policy, settings.labels) for policy in policies]
+    constraints = [gatekeeper.constraint(policy, settings) for policy in policies]
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    bench = {"Controls": [{"id": "1", "text": "Control Plane Security Configuration", "tests": [
+        {"section": "1.1", "results": [
+            {"test_number": "1.1.1", "test_desc": "API server pod file permissions", "status": "PASS"}]}]}],
+        "Totals": {"total_pass": 1, "total_fail": 0, "total_warn": 0, "total_info": 0}}
+    app = "%s/evidence/app" % world.carried.host
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {
+            imagepolicy.INCLUDE_LABEL: "true"}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-bench"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "cluster-admin"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+         "metadata": {"name": "gatekeeper-validating-webhook-configuration"},
+         "webhooks": [{"name": "validation.gatekeeper.sh", "failurePolicy": "Fail", "sideEffects": "None",
+                       "admissionReviewVersions": ["v1"], "clientConfig": {"service": {
+                           "name": "gatekeeper-webhook-service", "namespace": "gatekeeper-system",
+                           "path": "/v1/admit"}}}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "kube-bench-server-1", "namespace": "kube-bench",
+            "labels": {"petra.dev/kube-bench": "results", "petra.dev/benchmark": "k3s-cis-1.7"}},
+         "data": {"results.json": json.dumps(bench)}},
+        imagepolicy.cluster_image_policy(settings),
+        *[make(settings.labels) for make in (runtime.process_exec, runtime.file_integrity, runtime.kernel_modules)],
+        *templates,
+        *[dict(item, status={"totalViolations": 0, "auditTimestamp": "2026-01-01T00:00:00Z",
+                             "byPod": [{"id": "gatekeeper-audit", "enforced": True}]}) for item in constraints],
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "apps"},
+         "spec": {"nodeName": "server-1", "containers": [
+             {"name": "web", "image": app + ":1.0", "env": [{"name": "PASSWORD", "value": "pod-Env-Secret"}]}]},
+         "status": {"phase": "Running", "containerStatuses": [{
+             "name": "web", "image": app + ":1.0", "imageID": "%s@%s" % (app, world.carried.digest), "ready": True,
+             "restartCount": 0, "state": running}]}},
+    ]
+
+
+def api_path(obj):
+    group_version = obj["apiVersion"]
+    base = "/api/" + group_version if "/" not in group_version else "/apis/" + group_version
+    plural = {"ClusterImagePolicy": "clusterimagepolicies", "TracingPolicy": "tracingpolicies"}.get(obj["kind"])
+    if plural is None:
+        plural = obj["kind"].lower() if group_version.startswith("constraints.") else obj["kind"].lower() + "s"
+    namespace = obj["metadata"].get("namespace")
+    return base + ("/namespaces/%s" % namespace if namespace else "") + "/" + plural
+
+
+def schema_checked(objects, directory):
+    """Every object is valid for its Kubernetes kind or CRD (constraints for their templates). A constraint's status
+    is written by Gatekeeper's audit and has no schema in its template, so it is left out of that check."""
+    documents = [{k: v for k, v in obj.items() if not (k == "status" and obj["apiVersion"].startswith("constraints."))}
+                 for obj in objects]
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "objects.yaml")
+    with open(path, "w") as handle:
+        yaml.safe_dump_all(documents, handle, sort_keys=False)
+    findings = check_manifests([path], [CRD_DIR])[2]
+    assert not findings, [finding.as_dict() for finding in findings]
+
+
+def post(kube, obj):
+    requests.post(kube.url + api_path(obj), json=obj, timeout=10).raise_for_status()
+
+
+# ---- the world, and an assessment of it ----
+
+@pytest.fixture(scope="module")
+def shared_cluster(moto, tmp_path_factory):
+    """The compliant AWS side, shared by the tests that change nothing in AWS."""
+    path = tmp_path_factory.mktemp("evidence-k3s") / "k3s"
+    path.write_bytes(fake_binary(FIPS))
+    return "ev-shared", str(path), make_cluster(moto, "ev-shared", path.read_bytes())
+
+
+AWS_BREAKAGES = ("key-pair", "port-22")
+
+
+@pytest.fixture
+def world(request, moto, trail, carried, shared_cluster, tmp_path, tls_material):
+    """A compliant world; tests break one thing each. ``fips=False`` (indirect) pins a k3s without the FIPS module;
+    tests that change AWS resources get a cluster of their own."""
+    fips = getattr(request, "param", True)
+    breakage = getattr(getattr(request.node, "callspec", None), "params", {}).get("what")
+    if fips and breakage not in AWS_BREAKAGES:
+        name, k3s, kms_key = shared_cluster
+    else:
+        name = "ev-%s" % hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+        binary = fake_binary(FIPS if fips else {"GOOS": "linux"})
+        k3s = str(tmp_path / "k3s")
+        (tmp_path / "k3s").write_bytes(binary)
+        kms_key = make_cluster(moto, name, binary)
+    assessment_key = str(tmp_path / "assessment.pem")
+    w = types.SimpleNamespace(name=name, moto=moto, carried=carried, tmp=tmp_path, kms_key=kms_key,
+                              key=assessment_key, pub=pki.write_ec_key(assessment_key),
+                              trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s)
+    w.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    (tmp_path / "high").mkdir()
+    (tmp_path / "trust").mkdir()
+    with servers.Registry(str(tmp_path / "high"), tls=tls_material, users=dict([HIGH_USER])) as high, \
+            KubeAPI(str(tmp_path)) as kube:
+        w.high, w.kube = high, kube
+        w.loaded = load_into(high, carried.signed, carried.pub, w.trust_state)
+        w.objects = cluster_objects(w)
+        schema_checked(w.objects, str(tmp_path / "objects"))
+        for obj in w.objects:
+            post(kube, obj)
+        yield w
+
+
+def assess(w, **extra):
+    params = aws_params(w.moto, cluster_name=w.name, dest=str(w.tmp / "assessments"), kubeconfig=w.kube.kubeconfig,
+                        k3s_binary=w.k3s, trust_state=str(w.trust_state), registry=w.high.host + "/mirror",
+                        ca_file=w.high.tls["ca.pem"], registry_username=HIGH_USER[0], registry_password=HIGH_USER[1],
+                        api_cidrs=API_CIDRS, kms_key_id=w.kms_key, signing_key=w.key,
+                        organization_parameters={"sr-04_odp": "container images and node images"})
+    params.update(extra)
+    check_mode = params.pop("check_mode", False)
+    return evidence.run(validated(evidence.ARGUMENT_SPEC, params), check_mode=check_mode)
+
+
+def states(result):
+    return {item["check"]: item["state"] for item in result["checks"]}, {
+        item["objective"]: (item["state"], item["reason"]) for item in result["findings"]}
+
+
+def problems_of(result, check_id):
+    return next(item for item in result["checks"] if item["check"] == check_id)["problems"]
+
+
+def openssl_verifies(pub, path):
+    der = path + ".der"
+    with open(path + ".sig", "rb") as handle, open(der, "wb") as out:
+        out.write(base64.b64decode(handle.read()))
+    check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", der, path],
+                           capture_output=True, text=True, timeout=60, check=False)
+    os.unlink(der)
+    return check.returncode == 0 and "Verified OK" in check.stdout
+
+
+TESTABLE = {"ac-6_obj", "au-2_obj.c-1", "au-2_obj.c-2", "cm-7_obj.a", "cm-7_obj.b-1", "cm-7_obj.b-2", "cm-7_obj.b-3",
+            "cm-7_obj.b-4", "cm-7_obj.b-5", "sc-13_obj.b", "si-7_obj.a-1", "si-7_obj.a-3", "si-7_obj.b-1",
+            "sr-4_obj-1", "sr-4_obj-2", "sr-4_obj-3"}
+
+
+def test_compliant_cluster_is_satisfied_signed_and_stable(world):
+    from trestle.oscal.assessment_results import AssessmentResults
+
+    result = assess(world)
+    checks, objectives = states(result)
+    assert {name: state for name, state in checks.items() if state != "pass"} == {}, [
+        item for item in result["checks"] if item["state"] != "pass"]
+    assert {oid for oid, (state, _reason) in objectives.items() if state == "satisfied"} == TESTABLE
+    # What no tool can prove is never passed: left for a person, with reason other.
+    manual = {oid: verdict for oid, verdict in objectives.items() if oid not in TESTABLE}
+    assert set(manual) == {"au-2_obj.a", "au-2_obj.b", "au-2_obj.d", "au-2_obj.e", "sc-13_obj.a", "si-7_obj.a-2",
+                           "si-7_obj.b-2", "si-7_obj.b-3"}
+    assert set(manual.values()) == {("not-satisfied", "other")}
+    assert all(item["manual"] for item in result["findings"] if item["objective"] in manual)
+
+    run = result["path"]
+    # Parsed back with trestle's models; links resolve and hashes match (trestle checks neither).
+    model = AssessmentResults.oscal_read(__import__("pathlib").Path(result["assessment_results"]))
+    assert {f.target.target_id for f in model.results[0].findings} == set(objectives)
+    with open(result["assessment_results"]) as handle:
+        document = json.load(handle)
+    assert results.verify_links(document, run) == []
+    finding = next(f for f in document["assessment-results"]["results"][0]["findings"]
+                   if f["target"]["target-id"] == "ac-6_obj")
+    assert finding["target"]["status"] == {"state": "satisfied", "reason": "pass"}
+    props = {(p["name"], p.get("class")): p["value"] for p in document["assessment-results"]["results"][0]["props"]}
+    assert props[("odp", "sr-04_odp")] == "container images and node images"
+    assert props[("setting", "api_cidrs")] == "10.20.0.0/16"
+    # Both signatures verify with openssl, and not after an edit.
+    for name in ("assessment-results.json", "evidence-manifest.json"):
+        assert openssl_verifies(world.pub, os.path.join(run, name))
+    with open(result["manifest"]) as handle:
+        manifest = json.load(handle)
+    assert manifest["assessmentResults"]["sha256"] == hashlib.sha256(
+        open(result["assessment_results"], "rb").read()).hexdigest()
+    assert {item["path"] for item in manifest["evidence"]} == {
+        link["href"] for resource in document["assessment-results"]["back-matter"]["resources"]
+        for link in resource["rlinks"]}
+    # No secret in any file: not the k3s token from the user data, not a pod's environment.
+    for directory, _dirs, names in os.walk(run):
+        for file_name in names:
+            data = open(os.path.join(directory, file_name), "rb").read()
+            assert TOKEN.encode() not in data and b"pod-Env-Secret" not in data, file_name
+    ignition = json.load(open(os.path.join(run, "evidence", "nodes", "ignition.json")))
+    assert all(node["facts"]["k3s_environment"][-1] == "K3S_TOKEN=<redacted by petra>" for node in ignition["nodes"])
+
+    # Nothing changed: the same findings, nothing written.
+    again = assess(world)
+    assert again["changed"] is False and again["path"] == run and again["findings_sha256"] == result["findings_sha256"]
+    assert sorted(os.listdir(world.tmp / "assessments")) == [os.path.basename(run), "latest"]
+    # An evidence file edited after the run is named.
+    victim = os.path.join(run, "evidence", "aws", "ec2-instances.json")
+    with open(victim, "ab") as handle:
+        handle.write(b" ")
+    assert [p for p in results.verify_links(document, run) if "ec2-instances.json hashes to" in p]
+    with open(result["assessment_results"], "ab") as handle:
+        handle.write(b" ")
+    assert not openssl_verifies(world.pub, result["assessment_results"])
+
+
+def breaks(world, what):
+    """Break one thing in the world."""
+    ec2, name = world.ec2, world.name
+    if what == "key-pair":
+        ec2.create_key_pair(KeyName="ops-" + name)
+        template = "petra-%s-server" % name
+        data = ec2.describe_launch_template_versions(LaunchTemplateName=template, Versions=["$Latest"])[
+            "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        version = ec2.create_launch_template_version(LaunchTemplateName=template,
+                                                     LaunchTemplateData=dict(data, KeyName="ops-" + name))
+        ec2.modify_launch_template(LaunchTemplateName=template, DefaultVersion=str(
+            version["LaunchTemplateVersion"]["VersionNumber"]))
+    elif what == "port-22":
+        group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["petra-%s-nodes" % name]}])
+        ec2.authorize_security_group_ingress(GroupId=group["SecurityGroups"][0]["GroupId"], IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    elif what == "dryrun":
+        constraint = next(obj for obj in world.objects if obj["apiVersion"].startswith("constraints."))
+        patch = {"spec": {"enforcementAction": "dryrun"}}
+        requests.patch(world.kube.url + api_path(constraint) + "/" + constraint["metadata"]["name"], json=patch,
+                       headers={"Content-Type": "application/merge-patch+json"}, timeout=10).raise_for_status()
+    elif what == "stray-pod":
+        pod = copy.deepcopy(next(obj for obj in world.objects if obj["kind"] == "Pod"))
+        stray = "docker.io/library/<script>alert(1)</script>"
+        pod["metadata"]["name"] = "<script>alert(1)</script>"
+        pod["spec"]["containers"][0]["name"] = "side"
+        pod["status"]["containerStatuses"][0].update(
+            name="side", image=stray, imageID="docker.io/library/busybox@" + world.carried.stray)
+        post(world.kube, pod)
+    elif what == "replaced":
+        target = world.loaded["custody"]["images"][0]["target"]
+        repository, tag = target.split("@")[0].split("/", 1)[1].rsplit(":", 1)
+        images.push(world.carried.layout, "evstray", world.high, repository, tag, creds=HIGH_USER)
+    elif what == "admin":
+        post(world.kube, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                          "metadata": {"name": "ops-admin"}, "roleRef": {
+                              "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "ops"}]})
+    elif what == "no-tetragon-policy":
+        requests.delete(world.kube.url + "/apis/cilium.io/v1alpha1/tracingpolicies/petra-file-integrity",
+                        timeout=10).raise_for_status()
+    elif what == "bench-fails":
+        bench = {"Controls": [{"id": "1", "tests": [{"section": "1.2", "results": [
+            {"test_number": "1.2.1", "status": "FAIL"}]}]}], "Totals": {"total_fail": 1}}
+        requests.patch(world.kube.url + "/api/v1/namespaces/kube-bench/configmaps/kube-bench-server-1",
+                       json={"data": {"results.json": json.dumps(bench)}},
+                       headers={"Content-Type": "application/merge-patch+json"}, timeout=10).raise_for_status()
+    elif what == "trust-state-edited":
+        document = json.loads(world.trust_state.read_text())
+        document["entries"][0]["version"] = "9.9.9"
+        world.trust_state.write_text(json.dumps(document))
+    elif what == "unverified-source":
+        load_into(world.high, world.carried.unverified, world.carried.pub, world.trust_state)
+    else:
+        raise AssertionError(what)
+
+
+BREAKAGES = [
+    # (breakage, failing check, objectives it makes not-satisfied (reason fail), words in the problem)
+    ("key-pair", "aws.launch-templates.no-key-pair", {"ac-6_obj", "cm-7_obj.b-5"}, "names the key pair ops-"),
+    ("port-22", "aws.security-groups.no-ssh", {"ac-6_obj", "cm-7_obj.b-2", "cm-7_obj.b-3"}, "which includes SSH"),
+    ("dryrun", "cluster.gatekeeper.enforced", {"ac-6_obj", "cm-7_obj.b-1", "si-7_obj.b-1"}, "in dryrun mode"),
+    ("stray-pod", "custody.running-images", {"sr-4_obj-2", "si-7_obj.a-1", "cm-7_obj.b-4"},
+     "namespace apps, pod <script>alert(1)</script>, container side runs docker.io/library/<script>"),
+    ("replaced", "custody.registry-intact", {"si-7_obj.a-1", "sr-4_obj-3"}, "replaced after the load"),
+    ("admin", "cluster.cluster-admin", {"ac-6_obj"}, "ops-admin gives cluster-admin to User/ops"),
+    ("no-tetragon-policy", "cluster.tetragon.policies", {"au-2_obj.c-1", "si-7_obj.a-3"},
+     "TracingPolicy petra-file-integrity does not exist"),
+    ("bench-fails", "cluster.kube-bench", {"cm-7_obj.a"}, "1 CIS test(s) failed (1.2.1)"),
+    ("trust-state-edited", "custody.trust-state", {"sr-4_obj-3", "si-7_obj.a-3"}, "was edited"),
+    ("unverified-source", "custody.records-documented", {"sr-4_obj-1"}, "was not verified when the bundle was built"),
+]
+
+
+@pytest.mark.parametrize("what, failing, objectives, words", BREAKAGES, ids=[item[0] for item in BREAKAGES])
+def test_each_breakage_is_a_finding(world, what, failing, objectives, words):
+    breaks(world, what)
+    result = assess(world)
+    checks, verdicts = states(result)
+    assert checks[failing] == "fail"
+    assert any(words in problem for problem in problems_of(result, failing)), problems_of(result, failing)
+    for oid in objectives:
+        assert verdicts[oid] == ("not-satisfied", "fail"), (oid, verdicts[oid])
+    # Nothing else is touched: only the checks the breakage concerns fail, every other testable objective holds.
+    also = {"aws.security-groups.ports"} if what == "port-22" else set()
+    assert {name for name, state in checks.items() if state != "pass"} == {failing} | also
+    assert {oid for oid in TESTABLE if verdicts[oid][0] != "satisfied"} == objectives
+    with open(result["assessment_results"]) as handle:
+        assert results.verify_links(json.load(handle), result["path"]) == []
+    if what == "stray-pod":
+        report_in_chromium(result, world.tmp)
+
+
+def report_in_chromium(result, tmp_path):
+    """The report as headless Chromium builds its DOM: the pod named <script>... is text, never an element."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is missing: install the Debian package chromium"
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=%s" % (
+        tmp_path / "chromium"), "--dump-dom", "file://" + result["report"]], capture_output=True, text=True,
+        timeout=120, check=True).stdout
+    assert "<script" not in dom.lower() and "<body" in dom
+    assert "pod &lt;script&gt;alert(1)&lt;/script&gt;, container side" in dom
+    assert 'href="evidence/cluster/pods.json"' in dom and 'id="sr-4"' in dom
+    assert dom.count("<rect ") >= 6  # the summary chart: a bar per control at least
+
+
+@pytest.mark.parametrize("world", [False], indirect=True, ids=["k3s-without-fips-module"])
+def test_k3s_without_the_fips_module(world):
+    result = assess(world)
+    checks, verdicts = states(result)
+    assert checks["nodes.k3s-fips-module"] == "fail" and verdicts["sc-13_obj.b"] == ("not-satisfied", "fail")
+    assert "is not built with the validated Go FIPS module: GOFIPS140=unset" in problems_of(
+        result, "nodes.k3s-fips-module")[0]
+    assert checks["nodes.fips-runtime"] == "pass"  # GODEBUG=fips140=on is set, but cannot make up for the build
+
+
+def test_cloudtrail_without_validation_or_logging(world, trail):
+    try:
+        trail.update_trail(Name="organization", EnableLogFileValidation=False)
+        trail.stop_logging(Name="organization")
+        result = assess(world)
+    finally:
+        trail.update_trail(Name="organization", EnableLogFileValidation=True)
+        trail.start_logging(Name="organization")
+    checks, verdicts = states(result)
+    assert (checks["aws.cloudtrail.validation"], checks["aws.cloudtrail.logging"]) == ("fail", "fail")
+    assert checks["aws.cloudtrail.selected"] == "pass"
+    assert verdicts["si-7_obj.a-3"] == verdicts["au-2_obj.c-2"] == ("not-satisfied", "fail")
+    assert "log file validation off" in problems_of(result, "aws.cloudtrail.validation")[0]
+
+
+def test_unreadable_sources_are_not_collected_never_passed(world):
+    """A source left out or unreachable makes its objectives not-satisfied (reason other), with the reason."""
+    broken = str(world.tmp / "broken-kubeconfig")
+    with open(broken, "w") as handle:
+        handle.write("apiVersion: v1\nkind: Config\nclusters: []\n")
+    result = assess(world, kubeconfig=broken, sources=["cluster", "custody"])
+    checks, verdicts = states(result)
+    assert checks["aws.security-groups.no-ssh"] == "not-collected"
+    assert "the source aws was not selected" in problems_of(result, "aws.security-groups.no-ssh")[0]
+    assert checks["cluster.kube-bench"] == "not-collected"
+    assert "cannot use the kubeconfig" in problems_of(result, "cluster.kube-bench")[0]
+    assert verdicts["cm-7_obj.b-2"] == ("not-satisfied", "other")
+    assert verdicts["sr-4_obj-3"] == ("satisfied", "pass")  # custody alone proves this one
+    planned = assess(world, check_mode=True)
+    assert planned["changed"] is True and planned["path"] is None
+    assert sorted(os.listdir(world.tmp / "assessments")) == [result["run_id"], "latest"]
