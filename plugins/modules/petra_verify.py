@@ -26,6 +26,11 @@ description:
     comparison. Without O(registry) only the file is proven, and an older copy of it put back looks valid.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
     bundle SHA-256 and signers.
+  - "A delta bundle (built with O(petra.core.petra_bundle#module:base)) is verified on its own, like any bundle, and its
+    signed delta record is checked for consistency; RV(delta) reports its base and the blobs and bytes it leaves out.
+    RV(carried_blobs) lists the blobs this bundle carries, so that the result can be the base of a later delta
+    (O(petra.core.petra_bundle#module:base_verification)). With O(trust_state), a delta whose base the trust state
+    never accepted is refused (reason C(delta-base-not-accepted)), as a load would."
   - Reads the bundle once as a stream; nothing is extracted or written, and memory use stays flat.
   - Every failure names the first problem in plain words and what to do; C(reason) carries a short code
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
@@ -112,6 +117,12 @@ EXAMPLES = r"""
     trust_state_required: true
     registry: registry.high.example:5000/petra
     ca_file: /etc/pki/high-registry-ca.pem
+
+- name: Describe the bundle the high side holds, for the next delta (passed as petra_bundle base_verification)
+  petra.core.petra_verify:
+    path: /srv/outbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+  register: platform_base
 
 - name: Show who signed
   ansible.builtin.debug:
@@ -227,6 +238,20 @@ duration:
   description: Seconds the verification took.
   returned: success
   type: float
+delta:
+  description: For a delta bundle, its base (C(name), C(version), C(sha256)), the number (C(omitted_blobs)) and total
+    size (C(omitted_bytes)) of the blobs it leaves out, and the C(carriers) of those blobs (the base first); null for
+    a full bundle. The complete list is the metadata's C(delta.omitted).
+  returned: success
+  type: dict
+  sample: {"base": {"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}, "omitted_blobs": 41,
+           "omitted_bytes": 1873264512, "carriers": [{"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}]}
+carried_blobs:
+  description: Every blob the bundle carries, as C(digest) and C(size); what a delta built on this bundle from this
+    result (O(petra.core.petra_bundle#module:base_verification)) may leave out.
+  returned: success
+  type: list
+  elements: dict
 metadata:
   description: The signed metadata without its entry list.
   returned: success

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import bind_witness
+from ansible_collections.petra.core.plugins.module_utils.bundle.delta_record import carried_blobs
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
@@ -49,6 +50,8 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
         bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
     verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
     result = verification.result
+    # What a later delta built on this bundle may leave out (petra_bundle base_verification takes this result).
+    result["carried_blobs"] = carried_blobs(verification.metadata)
     if gate is not None:
         gate.admit(result, verification.metadata)
         result["trust_state"] = gate.preview()
