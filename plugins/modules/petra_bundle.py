@@ -71,6 +71,15 @@ description:
     registry prefix) is refused (reasons C(trust-state-behind), C(trust-state-forked)); before anything is pushed,
     the load proves it can write the witness; after the trust state is saved, the witness moves to the new head. The
     first load creates it. Check mode only reads it. See C(docs/bundle-spec.md), 'The trust witness'."
+  - "With O(base) or O(base_verification), builds a delta bundle: it carries every manifest, index, config, chart
+    and custody artifact, and leaves out each layer of an image, manifest set or file that the base provides (the
+    layers the base carries, and those the base, itself a delta, left out). The signed metadata names the base (name,
+    version, SHA-256) and lists every omitted blob with its digest, size and the bundle that carries it. A delta is
+    byte-identical across rebuilds like a full bundle. Loading it first checks (C(HEAD)) that every omitted blob is
+    already in the target registry, where it is needed or mountable, and refuses before pushing anything, naming
+    the missing blobs and the bundle that carries them (reason C(delta-base-missing)); with O(trust_state), a delta
+    whose base was never accepted is refused (reason C(delta-base-not-accepted)). See C(docs/bundle-spec.md),
+    'Delta bundles'."
   - "With O(state=signed), adds a co-signature by O(signing_key) to the existing bundle O(src) without rebuilding it
     (the two-person rule). The bundle is verified first, in full, against O(public_keys) (the keys the primary
     signature may be by), in the same read that computes the digest to sign; the signature is over that digest, so
@@ -137,9 +146,27 @@ options:
       - With O(state=loaded) or O(state=signed), the public key(s) the bundle may be signed with, each a path or PEM
         text. The primary signature must be by one of them; with O(state=loaded), O(threshold) says how many of them
         must have signed.
+      - With O(state=present) and O(base), the keys the base bundle is verified with before it is used; default the
+        public key of O(signing_key).
     type: list
     elements: str
     aliases: [public_key]
+  base:
+    description:
+      - With O(state=present), build a delta on this earlier bundle (a path on the controller, its signature at
+        C(<base>.sig)); the new bundle leaves out the image, manifest-set and file layers the base provides.
+      - The base is verified in full with O(public_keys) before it is used (its expiry date is not enforced, since
+        it names what the high side already holds).
+      - The base is a property of the crossing, not of the content, so it is an option and not a spec field; the same
+        spec builds the full bundle and the delta.
+    type: path
+  base_verification:
+    description:
+      - With O(state=present), build a delta on the bundle described by this result of M(petra.core.petra_verify)
+        (registered as is; its C(sha256), C(metadata) and C(carried_blobs) are used), for when the base file is not
+        at hand where the delta is built. Gives the same delta as O(base).
+      - Mutually exclusive with O(base).
+    type: dict
   registry:
     description:
       - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
@@ -462,6 +489,14 @@ EXAMPLES = r"""
     signing_key: /etc/petra/cosign.key
     signing_key_password: "{{ vault_cosign_password }}"
 
+- name: Build 1.5.0 as a delta on 1.4.0, which the high side already loaded (only the changed layers cross)
+  petra.core.petra_bundle:
+    spec: bundles/platform.yml
+    dest: /srv/outbox/platform-1.5.0-delta.tar.zst
+    signing_key: /etc/petra/bundle.key
+    base: /srv/outbox/platform-1.4.0.tar.zst
+    public_keys: /etc/petra/bundle.pub
+
 - name: Sign with an AWS KMS key in GovCloud
   petra.core.petra_bundle:
     spec: bundles/platform.yml
@@ -708,13 +743,24 @@ files:
   type: list
   elements: dict
 blob_count:
-  description: Number of distinct blobs (manifests, configs, layers, artifacts) in the bundle.
+  description: Number of distinct blobs (manifests, configs, layers, artifacts) in the bundle (a delta's omitted
+    blobs not counted).
   returned: state is present
   type: int
 content_size:
-  description: Total size of the distinct blobs, before compression.
+  description: Total size of the distinct blobs the bundle carries, before compression.
   returned: state is present
   type: int
+delta:
+  description:
+    - For a delta bundle, its base (C(name), C(version), C(sha256)), the number (C(omitted_blobs)) and total size
+      (C(omitted_bytes)) of the blobs it leaves out, and the C(carriers) of those blobs (the base first, then bundles
+      further down a chain of deltas); null for a full bundle.
+    - With O(state=loaded), the same, read from the verified bundle.
+  returned: state is present or loaded
+  type: dict
+  sample: {"base": {"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}, "omitted_blobs": 41,
+           "omitted_bytes": 1873264512, "carriers": [{"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}]}
 duration:
   description: Seconds the task took.
   returned: always

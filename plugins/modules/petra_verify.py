@@ -26,6 +26,11 @@ description:
     comparison. Without O(registry) only the file is proven, and an older copy of it put back looks valid.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
     bundle SHA-256 and signers.
+  - "A delta bundle (built with O(petra.core.petra_bundle#module:base)) is verified on its own, like any bundle, and its
+    signed delta record is checked for consistency; RV(delta) reports its base and the blobs and bytes it leaves out.
+    RV(carried_blobs) lists the blobs this bundle carries, so that the result can be the base of a later delta
+    (O(petra.core.petra_bundle#module:base_verification)). With O(trust_state), a delta whose base the trust state
+    never accepted is refused (reason C(delta-base-not-accepted)), as a load would."
   - Reads the bundle once as a stream; nothing is extracted, and memory use stays flat.
   - With O(review_html) and/or O(review_json), writes the transfer review sheet (C(docs/review-sheet.md)) gathered in
     the same read - one self-contained HTML page for the person approving the crossing or confirming the arrival, and
@@ -133,6 +138,10 @@ EXAMPLES = r"""
     registry: registry.high.example:5000/petra
     ca_file: /etc/pki/high-registry-ca.pem
 
+- name: Show who signed
+  ansible.builtin.debug:
+    msg: "signed by {{ verified.signers | join(', ') }}; a load would be: {{ verified.trust_state.decision.action }}"
+
 - name: Verify and write the transfer review sheet for the data transfer officer
   petra.core.petra_verify:
     path: /srv/outbox/platform-1.4.0.tar.zst
@@ -140,9 +149,11 @@ EXAMPLES = r"""
     review_html: /srv/outbox/platform-1.4.0.review.html
     review_json: /srv/outbox/platform-1.4.0.review.json
 
-- name: Show who signed
-  ansible.builtin.debug:
-    msg: "signed by {{ verified.signers | join(', ') }}; a load would be: {{ verified.trust_state.decision.action }}"
+- name: Describe the bundle the high side holds, for the next delta (passed as petra_bundle base_verification)
+  petra.core.petra_verify:
+    path: /srv/outbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+  register: platform_base
 """
 
 RETURN = r"""
@@ -255,6 +266,20 @@ duration:
   description: Seconds the verification took.
   returned: success
   type: float
+delta:
+  description: For a delta bundle, its base (C(name), C(version), C(sha256)), the number (C(omitted_blobs)) and total
+    size (C(omitted_bytes)) of the blobs it leaves out, and the C(carriers) of those blobs (the base first); null for
+    a full bundle. The complete list is the metadata's C(delta.omitted).
+  returned: success
+  type: dict
+  sample: {"base": {"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}, "omitted_blobs": 41,
+           "omitted_bytes": 1873264512, "carriers": [{"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}]}
+carried_blobs:
+  description: Every blob the bundle carries, as C(digest) and C(size); what a delta built on this bundle from this
+    result (O(petra.core.petra_bundle#module:base_verification)) may leave out.
+  returned: success
+  type: list
+  elements: dict
 metadata:
   description: The signed metadata without its entry list.
   returned: success

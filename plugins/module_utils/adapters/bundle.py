@@ -14,6 +14,7 @@ import os
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
+from ansible_collections.petra.core.plugins.module_utils.bundle.delta import DeltaBase
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
@@ -68,6 +69,8 @@ ARGUMENT_SPEC = merged(
     force=dict(type="bool", default=False),
     mode=dict(type="raw", default="0644"),
     src=dict(type="path"),
+    base=dict(type="path"),
+    base_verification=dict(type="dict"),
     public_keys=dict(type="list", elements="str", aliases=["public_key"], no_log=False),
     registry=dict(type="str"),
     parallel=dict(type="int", default=4),
@@ -83,8 +86,8 @@ ARGUMENT_SPEC = merged(
 )
 # Options naming controller files that a playbook may give relative to its files/ directory.
 CONTROLLER_FILES = ("spec", "signing_key", "ca_file", "src", "public_keys", "signature",
-                    "cosignatures") + KUBE_CONTROLLER_FILES
-MUTUALLY_EXCLUSIVE = [("spec", "definition")] + SIGNING_MUTUALLY_EXCLUSIVE
+                    "cosignatures", "base") + KUBE_CONTROLLER_FILES
+MUTUALLY_EXCLUSIVE = [("spec", "definition"), ("base", "base_verification")] + SIGNING_MUTUALLY_EXCLUSIVE
 REQUIRED_IF = [
     ("state", "present", ("spec", "definition"), True),
     ("state", "present", ("signing_key", "signing_key_content"), True),
@@ -124,7 +127,19 @@ def run_create(params, check_mode, default_base_dir=None):
     pool = client_pool_from_params(params)
     custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
-                         check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]), **custody)
+                         check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]),
+                         base=delta_base_from_params(params, signer), **custody)
+
+
+def delta_base_from_params(params, signer):
+    """The base of a delta (None for a full bundle): a bundle file, verified with public_keys (default: the signing
+    key's own public key) before it is used, or what petra_verify returned for it."""
+    if params.get("base_verification"):
+        return DeltaBase.from_verification(params["base_verification"])
+    if not params.get("base"):
+        return None
+    keys = load_public_keys(params["public_keys"]) if params.get("public_keys") else [signer.public_key()]
+    return DeltaBase.from_bundle(params["base"], keys)
 
 
 def run_load(params, check_mode):
@@ -145,6 +160,7 @@ def run_load(params, check_mode):
                           verify_options=verify_options_from_params(params), admit=gate.admit if gate else None)
     result = loader.run(check_mode=check_mode)
     result.update((name, loader.verification[name]) for name in SIGNATURE_RESULT_KEYS)
+    result["delta"] = loader.verification["delta"]
     insecure = target.host in (params.get("insecure_registries") or [])
     registries = k3s_registries(loader.metadata, target, insecure=insecure,
                                 ca_path=params["registries_ca_path"] if params.get("ca_file") else None,

@@ -8,6 +8,7 @@ sheet, when asked for one)."""
 from __future__ import annotations
 
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import bind_witness
+from ansible_collections.petra.core.plugins.module_utils.bundle.delta_record import carried_blobs
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
@@ -77,6 +78,8 @@ def _verify(params, review):
         bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
     verification = review.verify(keys, params.get("signature"), **verify_options_from_params(params))
     result = verification.result
+    # What a later delta built on this bundle may leave out (petra_bundle base_verification takes this result).
+    result["carried_blobs"] = carried_blobs(verification.metadata)
     if gate is not None:
         gate.admit(result, verification.metadata)
         result["trust_state"] = gate.preview()

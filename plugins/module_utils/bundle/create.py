@@ -17,6 +17,8 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.petra.core.plugins.module_utils.bundle import delta as bundle_delta
+from ansible_collections.petra.core.plugins.module_utils.bundle import delta_record
 from ansible_collections.petra.core.plugins.module_utils.bundle import timing
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL
 from ansible_collections.petra.core.plugins.module_utils.bundle.custody_plan import CreationCustody
@@ -54,11 +56,12 @@ def _image_result(item):
 
 
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
-                  force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True):
+                  force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None):
     """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
 
     ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
-    (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM."""
+    (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM; ``base``
+    (delta.DeltaBase) makes it a delta that leaves out the layers the base provides."""
     started = time.monotonic()
     signature_path = signature_path or dest + ".sig"
     created = timing.stated_created(spec.created, os.environ if environ is None else environ)
@@ -70,7 +73,8 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
 
     def make_plan(moment):
         try:
-            return Planner(spec, pool, moment, spool_dir, custody).build(signer_id, level)
+            built = Planner(spec, pool, moment, spool_dir, custody).build(signer_id, level)
+            return built if base is None else bundle_delta.apply(built, base)
         except RegistryError as exc:
             raise BundleError(exc.message, hint=exc.hint)
 
@@ -97,9 +101,10 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "charts": [{"name": c["name"], "version": c["version"], "digest": c["digest"]} for c in plan.charts],
         "manifests": [{"name": m["name"], "digest": m["digest"]} for m in plan.manifests],
         "files": [{"name": f["name"], "digest": f["digest"], "size": f["size"]} for f in plan.files],
-        "blob_count": len(plan.blobs),
-        "content_size": sum(blob.size for blob in plan.blobs.values()),
+        "blob_count": len(plan.blobs) - len(plan.omitted),
+        "content_size": sum(blob.size for digest, blob in plan.blobs.items() if digest not in plan.omitted),
         "created_from": plan.created.source,
+        "delta": delta_record.summary(plan.metadata),
     }
     if plan.metadata.get("sbom"):
         document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)

@@ -102,6 +102,24 @@ _SCAN = {
                                                               "entry": {"type": "string"}}}},
     },
 }
+# A delta bundle (delta.py; optional, so full bundles stay as they were): its base, the bundles that carry what it
+# leaves out (the base first), and every blob left out.
+_BUNDLE_ID = {"type": "object", "additionalProperties": False, "required": ["name", "version", "sha256"],
+              "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                             "sha256": {"type": "string", "pattern": "^[a-f0-9]{64}$"}}}
+_DELTA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["base", "carriers", "omitted", "omittedSize"],
+    "properties": {
+        "base": _BUNDLE_ID,
+        "carriers": {"type": "array", "minItems": 1, "items": _BUNDLE_ID},
+        "omitted": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["digest", "size", "carrier"],
+            "properties": {"digest": _DIGEST, "size": _SIZE, "carrier": {"type": "string", "pattern": "^[a-f0-9]{64}$"}}}},
+        "omittedSize": _SIZE,
+    },
+}
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -127,6 +145,7 @@ SCHEMA = {
         "sbom": {"type": "object", "required": ["name", "digest"],
                  "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST}},
         "scan": _SCAN,
+        "delta": _DELTA,
         "charts": {"type": "array", "items": _COUNTERSIGNED_ITEM},
         "manifests": {"type": "array", "items": _COUNTERSIGNED_ITEM},
         "files": {"type": "array", "items": _COUNTERSIGNED_ITEM},

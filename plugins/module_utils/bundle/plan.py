@@ -31,6 +31,7 @@ class BundlePlan:
         self.named = []  # (entry name, Blob): the SBOM and scan reports, between index.json and the blobs
         self.metadata = None
         self.created = None  # timing.Created
+        self.omitted = set()  # digests of a delta's blobs that its base provides (delta.py): planned, not written
 
     def add_blob(self, blob):
         known = self.blobs.get(blob.digest)
@@ -62,7 +63,8 @@ class BundlePlan:
                                     for name, blob in self.entries()]
 
     def entries(self):
-        """(name, Blob) in archive order: layout file, index, named entries by name, then blobs by digest."""
+        """(name, Blob) in archive order: layout file, index, named entries by name, then blobs by digest (those a
+        delta omits left out)."""
         index = canonical_json({
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_INDEX,
@@ -72,5 +74,7 @@ class BundlePlan:
                   ("index.json", Blob.from_bytes(index, mediatypes.OCI_INDEX))]
         result += sorted(self.named, key=lambda item: item[0])
         for digest in sorted(self.blobs):
+            if digest in self.omitted:
+                continue
             result.append(("blobs/sha256/" + digest.split(":", 1)[1], self.blobs[digest]))
         return result

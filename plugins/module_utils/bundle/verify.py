@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 
+from ansible_collections.petra.core.plugins.module_utils.bundle import delta_record
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN, BundleWalker
@@ -138,6 +139,9 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     if result.problem is not None:
         # Signed, yet malformed: the signer produced it this way. Refuse all the same.
         raise result.problem
+    inconsistent = delta_record.problem(result.metadata)
+    if inconsistent is not None:
+        raise inconsistent
     if len(tally.signers) < threshold:
         raise VerificationError(
             "the bundle is signed by %d of the %d distinct public keys given (%s), and %d are required; "
@@ -168,4 +172,5 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
         "bytes_checked": result.bytes_checked,
         "duration": round(time.monotonic() - started, 3),
         "metadata": bundle_metadata.summary(result.metadata),
+        "delta": delta_record.summary(result.metadata),
     }, result.metadata, result.digests)

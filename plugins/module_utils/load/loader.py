@@ -24,6 +24,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.reader import Bu
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import (
     verify_bundle_with_metadata,
 )
+from ansible_collections.petra.core.plugins.module_utils.load import delta as load_delta
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import referrer_descriptor
 from ansible_collections.petra.core.plugins.module_utils.custody.image_signatures import tag_for
@@ -156,6 +157,7 @@ class BundleLoader:
             if rest:
                 unmounted[digest] = rest
         if unmounted:
+            load_delta.refuse_unmountable(self.metadata, unmounted, self.target)
             # The registry would not mount: send those bytes again, to every repository still missing them.
             self._stream({digest: sorted(repositories) for digest, repositories in unmounted.items()},
                          first_digest, report)
@@ -269,6 +271,9 @@ class BundleLoader:
         report = LoadReport()
         try:
             pending, presence = self._state(items + custody)
+            # A delta's omitted blobs must all be in the registry already: refused here, before any push.
+            load_delta.check_present(metadata, pending, presence, items + custody,
+                                     lambda *pair: self.writers.get().blob_exists(*pair), self.target)
             if check_mode:
                 missing = {digest for (repository, digest), present in presence.items() if not present}
                 report.blobs_pushed = len(missing)

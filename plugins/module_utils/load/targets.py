@@ -103,9 +103,11 @@ def _walk_manifest(item, manifests, entries, digest, depth=0):
 
 
 def _blob_entries(metadata):
-    """The metadata's blob entries by digest."""
-    return {"sha256:" + entry["name"].split("/")[-1]: entry for entry in metadata["entries"]
-            if entry["name"].startswith("blobs/")}
+    """The metadata's blob entries by digest, and the blobs a delta leaves out (load/delta.py proves them present)."""
+    entries = {"sha256:" + entry["name"].split("/")[-1]: entry for entry in metadata["entries"]
+               if entry["name"].startswith("blobs/")}
+    entries.update((item["digest"], item) for item in (metadata.get("delta") or {}).get("omitted") or [])
+    return entries
 
 
 def plan_push(metadata, manifests, target):

@@ -59,6 +59,8 @@ class TrustGate:
         """Raises TrustError (reason ``rollback``) when the verified bundle would roll its name back."""
         self.decision = self.state.decide(metadata["name"], metadata["version"], verification["sha256"],
                                           self.allow_downgrade)
+        if metadata.get("delta"):
+            self.state.require_base(metadata["name"], metadata["version"], metadata["delta"]["base"])
         if self.witness is not None and not self.check_mode:
             # A registry that takes the content but not the witness must refuse now, not after the tags moved.
             self.witness.preflight()
@@ -86,7 +88,8 @@ class TrustGate:
                                     self.allow_downgrade)
             if decision.record:
                 entry = state.append(metadata["name"], metadata["version"], verification["sha256"],
-                                     verification["signers"], registry=registry, decision=decision)
+                                     verification["signers"], registry=registry, decision=decision,
+                                     base=(metadata.get("delta") or {}).get("base"))
                 if not check_mode:
                     state.save()
             else:

@@ -57,11 +57,15 @@ def custody_record(metadata, verification, targets=None, acceptance=None):
             "signers": signers,
             "target": targets.get((image.get("ref"), image.get("digest"))),
         })
+    bundle = {"name": metadata["name"], "version": metadata["version"], "created": metadata.get("created"),
+              "expires": metadata.get("expires"), "sha256": verification["sha256"], "size": verification["size"],
+              "signer": verification["key_id"], "signers": signers, "threshold": verification["threshold"]}
+    if metadata.get("delta"):
+        # Only deltas name a base: the records of full bundles stay exactly as they were written.
+        bundle["deltaBase"] = metadata["delta"]["base"]
     return {
         "apiVersion": API_VERSION, "kind": KIND, "formatVersion": FORMAT_VERSION,
-        "bundle": {"name": metadata["name"], "version": metadata["version"], "created": metadata.get("created"),
-                   "expires": metadata.get("expires"), "sha256": verification["sha256"], "size": verification["size"],
-                   "signer": verification["key_id"], "signers": signers, "threshold": verification["threshold"]},
+        "bundle": bundle,
         "acceptance": acceptance,
         "images": images,
     }

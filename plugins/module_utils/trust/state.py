@@ -63,6 +63,10 @@ SCHEMA = {
                 "registry": {"type": ["string", "null"]},
                 "downgrade": {"type": "boolean"},
                 "replaces": {"type": ["string", "null"]},
+                # Deltas only (entries of full bundles have no such field, so logs written before it stay valid).
+                "base": {"type": "object", "additionalProperties": False, "required": ["name", "version", "sha256"],
+                         "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                        "sha256": {"type": "string", "pattern": "^[a-f0-9]{64}$"}}},
                 "previous": _HASH,
                 "hash": _HASH,
             },
@@ -227,13 +231,28 @@ class TrustState:
                 reason="rollback", current_version=current["version"])
         return Decision("downgrade", current, True)
 
-    def append(self, name, version, sha256_hex, signers, registry=None, decision=None, accepted_at=None):
-        """Add an acceptance to the log (in memory; ``save`` writes it) and return the new entry."""
+    def require_base(self, name, version, base):
+        """A delta (``base``: the name, version and SHA-256 of the bundle it rests on) is admitted only when this log
+        accepted its base: raises TrustError (reason ``delta-base-not-accepted``) otherwise."""
+        if any(entry["sha256"] == base["sha256"] for entry in self.entries):
+            return
+        raise TrustError(
+            "bundle %s %s is a delta on %s %s (sha256 %s), which the trust state %s never accepted: the layers the "
+            "delta leaves out were never loaded through it" % (
+                name, version, base["name"], base["version"], base["sha256"], self.path),
+            hint="Load %s %s (and its own base if it is a delta) first, or ask for the full bundle of %s %s" % (
+                base["name"], base["version"], name, version), reason="delta-base-not-accepted", base=base)
+
+    def append(self, name, version, sha256_hex, signers, registry=None, decision=None, accepted_at=None, base=None):
+        """Add an acceptance to the log (in memory; ``save`` writes it) and return the new entry; ``base`` names the
+        base of a delta."""
         downgrade = decision is not None and decision.action in ("downgrade", "same-version")
         entry = {"name": name, "version": version, "sha256": sha256_hex, "signers": sorted(signers),
                  "acceptedAt": accepted_at or utc_now(), "registry": registry, "downgrade": downgrade,
                  "replaces": decision.current["version"] if decision is not None and decision.current else None,
                  "previous": self.head["hash"]}
+        if base is not None:
+            entry["base"] = dict(base)
         entry["hash"] = entry_hash(entry)
         self.entries.append(entry)
         return entry
