@@ -257,7 +257,7 @@ def _gf_inverse(a):
 def _generator(k, n):
     """The generator matrix as docs/diode.md describes it: G = V * inverse(V[0..k-1])."""
     alpha_power = [1]
-    for _ in range(254):
+    for _power in range(254):
         alpha_power.append(_gf_mul(alpha_power[-1], 2))
     rows = [[1] + [0] * (k - 1)] + [[alpha_power[(r * c) % 255] for c in range(k)] for r in range(n - 1)]
     top = [row[:] + [int(i == j) for j in range(k)] for i, row in enumerate(rows[:k])]
@@ -288,7 +288,7 @@ def test_documented_code_matches_zfec(k, m):
     """docs/diode.md's description of the code is enough for another implementation: a pure-Python one from it
     gives zfec's parity bytes."""
     zfec = parity.require_zfec()
-    data = [os.urandom(64) for _ in range(k)]
+    data = [os.urandom(64) for _share in range(k)]
     produced = zfec.Encoder(k, k + m).encode(data, list(range(k, k + m)))
     generator = _generator(k, k + m)
     assert generator[:k] == [[int(i == j) for j in range(k)] for i in range(k)]  # systematic

@@ -9,7 +9,8 @@ bytes would not); the index (``.json``) lists every part's SHA-256, the bundle's
 ``.sig`` text (``.sig`` files are refused by common CDS profiles) and the co-signatures over the bundle
 (``<bundle>.sigs.json``, the two-person rule), and is signed with the bundle key. On the
 far side every part is proven on its own before reassembly, so a bad or missing part is named and only that
-part needs sending again; the reassembled bundle is then verified as a whole.
+part needs sending again (with parity parts, see parity.py, up to m of them are rebuilt instead); the reassembled
+bundle is then verified as a whole.
 """
 
 from __future__ import annotations
