@@ -6,6 +6,8 @@ layers (like real gzip layers) with umoci, pushes it to a loopback registry, the
   create   petra.core bundle creation from the registry   vs  tar -cf - <the same blobs> | zstd -T0 -3
   verify   petra.core bundle verification                 vs  zstd -dc <bundle> | sha256sum
   load     petra.core verify + push into a registry       vs  skopeo copy oci:<layout> docker://<registry>
+  parity   petra_diode parity parts on the bundle, k=8 data parts and m=2 parity parts: the size overhead, and
+           the encode (sending) and rebuild (receiving, two data parts lost) throughput in MB/s of data covered
 
 Peak RSS comes from /usr/bin/time -v. Targets: create <= 1.3x, verify <= 1.2x, peak RSS <= 300 MB.
 Petra fsyncs a bundle before renaming it into place (a bundle that crosses a CDS should not be lost to a crash),
@@ -64,6 +66,35 @@ verify_bundle(%(dest)r, load_public_keys([%(pub)r]))
 """
 
 
+PARITY = """
+import json, os, sys, time
+sys.path.insert(0, %(collections)r)
+from ansible_collections.petra.core.plugins.module_utils.diode import parity, parts
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
+out = %(parity_dir)r
+os.makedirs(out)
+plain = parts.split_bundle(%(dest)r, out, load_signer(%(key)r), %(part_size)d)  # the 8 data parts, no parity yet
+plan = parts.PartPlan(%(dest)r, %(part_size)d)
+index = json.load(open(os.path.join(out, plain["index"])))["index"]
+names = parity.parity_names(plan.stem, %(parity)d, "tar")
+started = time.perf_counter()
+block, _written = parity.write_parity(%(dest)r, index["parts"], names, plan.stem, out, plan.limit)
+encode_s = time.perf_counter() - started
+index["parity"] = block
+lost = [part["name"] for part in index["parts"][:%(parity)d]]
+for name in lost:
+    os.unlink(os.path.join(out, name))
+started = time.perf_counter()
+parity.rebuild(index, out, lost)
+decode_s = time.perf_counter() - started
+with open(%(parity_result)r, "w") as handle:
+    json.dump({"k": len(index["parts"]), "m": block["m"], "block_size": block["blockSize"], "encode_s": encode_s,
+               "decode_s": decode_s, "bundle": plan.size,
+               "parity_bytes": sum(part["partSize"] for part in block["parts"])}, handle)
+"""
+PARITY_DATA_PARTS, PARITY_PARTS = 8, 2
+
+
 def timed(command, shell=False):
     """(seconds, peak RSS in MB) of a command run under /usr/bin/time -v."""
     # Start each measurement with no dirty pages from the previous step competing for the disk.
@@ -108,6 +139,7 @@ def bench_size(size_mib, registry, key, pub):
         skopeo_s, _rss = timed(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:%s:big" % layout,
                                 "docker://%s/bench/big:1.0" % high.host])
     shutil.rmtree(layout, ignore_errors=True)
+    parity_row = bench_parity(work, params)
     mb = content / 1e6
     return {
         "size_mib": size_mib, "content_mb": round(mb, 1),
@@ -121,7 +153,28 @@ def bench_size(size_mib, registry, key, pub):
         "load": {"petra_s": round(load_s, 2), "baseline_s": round(skopeo_s, 2),
                  "ratio": round(load_s / skopeo_s, 2), "petra_mb_s": round(mb / load_s, 1),
                  "peak_rss_mb": round(load_rss, 1)},
+        "parity": parity_row,
     }
+
+
+def bench_parity(work, params):
+    """Parity on the bundle just made: 8 data parts (the part size follows the bundle) and 2 parity parts."""
+    from ansible_collections.petra.core.plugins.module_utils.diode import parts
+    size = os.path.getsize(params["dest"])
+    part_size = max(parts.SMALLEST_MAX_PART_SIZE,
+                    -(-size // PARITY_DATA_PARTS) + parts.TAR_OVERHEAD + parts.PAX_ROOM)
+    result_path = os.path.join(work, "parity.json")
+    settings = dict(params, parity_dir=os.path.join(work, "parity"), part_size=part_size, parity=PARITY_PARTS,
+                    parity_result=result_path)
+    _elapsed, rss = timed([sys.executable, "-c", PARITY % settings])
+    with open(result_path) as handle:
+        row = json.load(handle)
+    shutil.rmtree(settings["parity_dir"], ignore_errors=True)
+    covered = row["k"] * row["block_size"] / 1e6  # every data share, padding included, is read once per pass
+    return {"k": row["k"], "m": row["m"], "overhead_pct": round(100.0 * row["parity_bytes"] / row["bundle"], 1),
+            "encode_s": round(row["encode_s"], 2), "encode_mb_s": round(covered / row["encode_s"], 1),
+            "decode_s": round(row["decode_s"], 2), "decode_mb_s": round(covered / row["decode_s"], 1),
+            "peak_rss_mb": round(rss, 1)}
 
 
 def _fresh(work, name):
@@ -162,6 +215,17 @@ def main():
                     step, row["size_mib"], r["peak_rss_mb"], RSS_TARGET_MB))
     with open(os.path.join(OUT, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
+    print("\n%-8s %-9s %10s %10s %10s %10s %10s %12s" % (
+        "size", "parity", "overhead", "encode s", "MB/s", "rebuild s", "MB/s", "peak RSS MB"))
+    for row in results:
+        p = row["parity"]
+        print("%-8s %-9s %9.1f%% %10.2f %10.1f %10.2f %10.1f %12.1f" % (
+            "%dMiB" % row["size_mib"], "k=%d m=%d" % (p["k"], p["m"]), p["overhead_pct"], p["encode_s"],
+            p["encode_mb_s"], p["decode_s"], p["decode_mb_s"], p["peak_rss_mb"]))
+        if p["peak_rss_mb"] > RSS_TARGET_MB:
+            failed.append("parity at %d MiB: %.0f MB RSS > %d MB" % (row["size_mib"], p["peak_rss_mb"], RSS_TARGET_MB))
+    print("parity: encode = the m parity parts written from the bundle; rebuild = m lost data parts rebuilt from the"
+          " k intact parts;\n        MB/s of data covered (k x block size)")
     for row in results:
         print("%-8s create vs the durable baseline (tar | zstd && sync): %.2fs, ratio %.2fx" % (
             "%dMiB" % row["size_mib"], row["create"]["durable_baseline_s"], row["create"]["durable_ratio"]))

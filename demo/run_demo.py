@@ -198,7 +198,8 @@ def main():
         print("    tampering   detected and refused")
         print("    review      %s (screenshot %s)" % (os.path.join(OUT, "review", "demo-platform-1.0.0.html"),
                                                       os.path.join(OUT, "review", "demo-platform-1.0.0.png")))
-        print("    crossing    AWS Diode (emulated): parts, signed index, receipt; rebuilt and verified")
+        print("    crossing    AWS Diode (emulated): parts, a parity part, signed index, receipt; one part lost on the")
+        print("                way and rebuilt from the parity (byte-identical); the bundle rebuilt and verified")
         print("    high side   every image loaded with its original digest (checked with skopeo); a second load")
         print("                pushed nothing")
         print("    took        %.1fs" % (time.monotonic() - started))
@@ -329,6 +330,7 @@ def carry_through_diode(bundle, inbox, key, pub):
                 bundle_transfer_transport: diode
                 bundle_transfer_directory: {staging}
                 bundle_transfer_max_part_size: 1200KiB
+                bundle_transfer_parity_parts: 1
                 bundle_transfer_s3_bucket: low-side
                 bundle_transfer_s3_prefix: demo-platform/1.0.0
                 bundle_transfer_mapping_id: {mapping}
@@ -352,7 +354,8 @@ def carry_through_diode(bundle, inbox, key, pub):
                 bundle_receive_aws_endpoint_url: {s3}
                 """.format(staging=os.path.join(OUT, "staging", "high"), inbox=inbox, pub=pub, mapping=MAPPING,
                            s3=endpoint)))
-        step("ansible-playbook petra.core.bundle_transfer: 1200 KiB parts + signed index -> low-side bucket -> Diode")
+        step("ansible-playbook petra.core.bundle_transfer: 1200 KiB parts + 1 parity part + signed index "
+             "-> low-side bucket -> Diode")
         print(_recap(playbook("petra.core.bundle_transfer", "-e", "@transfer-vars.yml")))
         with open(os.path.join(OUT, "receipt.json")) as handle:
             files = json.load(handle)["files"]
@@ -360,15 +363,49 @@ def carry_through_diode(bundle, inbox, key, pub):
             len(files), "/".join(sorted({f["status"] for f in files})), os.path.join(OUT, "receipt.json")))
         step("Sending again: nothing uploaded, no new transfer")
         print(_recap(playbook("petra.core.bundle_transfer", "-e", "@transfer-vars.yml")))
-        step("ansible-playbook petra.core.bundle_receive: high-side bucket -> parts proven -> bundle rebuilt")
-        print(_recap(playbook("petra.core.bundle_receive", "-e", "@receive-vars.yml")))
+        lost = lose_a_part(s3)
+        step("ansible-playbook petra.core.bundle_receive: high-side bucket -> parts proven -> lost part rebuilt "
+             "from parity -> bundle rebuilt")
+        output = playbook("petra.core.bundle_receive", "-v", "-e", "@receive-vars.yml")
+        print(_recap(output, verbose=True))
+        rebuilt = _result(output, "Prove the parts and rebuild the bundle").get("rebuilt")
+        print("    rebuilt from parity: %s" % ", ".join(rebuilt or ["nothing"]))
+        with open(os.path.join(OUT, "staging", "low", lost), "rb") as sent, \
+                open(os.path.join(OUT, "staging", "high", lost), "rb") as made:
+            same = sent.read() == made.read()
+        print("    %s on the high side is %s the part sent" % (lost, "byte-identical to" if same else "NOT"))
+        if rebuilt != [lost] or not same:
+            raise SystemExit("demo: the lost part %s was not rebuilt (rebuilt: %s)" % (lost, rebuilt))
     finally:
         emulator.shutdown()
         moto.stop()
 
 
-def _recap(output):
-    return "\n".join("    " + line for line in output.splitlines() if line.startswith(("changed:", "ok:", "localhost ")))
+def lose_a_part(s3):
+    """The link loses a file: one data part vanishes from the high-side bucket before anyone reads it."""
+    prefix = "%s/demo-platform/1.0.0/" % MAPPING
+    keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket="high-side", Prefix=prefix)["Contents"])
+    key = [key for key in keys if ".part-0002-of-" in key][0]
+    s3.delete_object(Bucket="high-side", Key=key)
+    name = key[len(prefix):]
+    step("The link loses a file on the way: %s is gone from the high-side bucket (%d files arrived of %d)" % (
+        name, len(keys) - 1, len(keys)))
+    return name
+
+
+def _recap(output, verbose=False):
+    lines = [line.split(" => ", 1)[0] if verbose else line for line in output.splitlines()]
+    return "\n".join("    " + line for line in lines if line.startswith(("changed:", "ok:", "localhost ")))
+
+
+def _result(output, task):
+    """The result of a task, from ansible-playbook -v output (the JSON after '=>' on the task's result line)."""
+    lines = output.splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith("TASK [") and task in line)
+    for line in lines[start:]:
+        if line.startswith(("changed: [", "ok: [")) and " => " in line:
+            return json.loads(line.split(" => ", 1)[1])
+    return {}
 
 
 def _message(output):

@@ -20,6 +20,11 @@ description:
     part is named, and only those need sending again), streams the parts back into O(dest) (a temporary file,
     then renamed), writes C(<dest>.sig), and verifies the reassembled bundle with the same code as
     M(petra.core.petra_verify). A bundle that fails is removed."
+  - "With O(parity_parts), sending also writes parity parts beside the k data parts (an erasure code, zfec's
+    Reed-Solomon), and the signed index (format version 2) lists them. Receiving then rebuilds up to that many
+    missing or damaged parts, data or parity, from any k intact ones, byte-identical to the parts sent (see
+    RV(rebuilt)), before it reassembles; with fewer than k intact it fails naming the fewest parts to send again
+    (RV(parts_failed)). Both transports carry parity parts, named and sized like the data parts."
   - "O(transport=directory) writes the parts to, and reads them from, a directory: removable media for
     sneakernet, or a guard's outbox and inbox. Parts already present and unchanged are not written again."
   - "O(transport=diode) also uploads the parts and the index to O(s3_bucket) (SHA-256 checksums, SSE-KMS with
@@ -138,6 +143,20 @@ options:
     type: list
     elements: str
     default: [tar, json]
+  parity_parts:
+    description:
+      - With O(state=sent), the number of parity parts m to write beside the k data parts, so that the far side
+        rebuilds any m lost or damaged parts without a re-send. A number (V(2)), or a percentage of the data
+        parts rounded up (V(25%) of 8 data parts is 2, V(10%) of 8 is 1).
+      - Parity parts are named C(<name>.parity-NNNN-of-NNNN.<ext>) with the data parts' extension, are tar files
+        like them and are no larger than a full data part, so within O(max_part_size).
+      - Data and parity parts together are at most 256 (the code works over GF(2^8)); a larger O(max_part_size)
+        makes fewer data parts.
+      - Needs the Python package C(zfec) on the controller, and so does receiving when a part must be rebuilt.
+        V(0) writes no parity and the same index as without this option (format version 1).
+      - Sending again recomputes the parity (one more read of the bundle) but writes only parts that changed.
+    type: raw
+    default: 0
 extends_documentation_fragment:
   - petra.core.signing_key
   - petra.core.aws
@@ -153,6 +172,7 @@ requirements:
   - python >= 3.9
   - cryptography
   - zstandard
+  - zfec (only with O(parity_parts), or to rebuild a lost part)
 """
 
 EXAMPLES = r"""
@@ -177,6 +197,14 @@ EXAMPLES = r"""
     region: us-gov-west-1
     receipt: /srv/custody/platform-1.4.0-diode.json
 
+- name: Through a link that loses files, with 2 parity parts (any 2 lost parts are rebuilt on the far side)
+  petra.core.petra_diode:
+    state: sent
+    src: /srv/outbox/platform-1.4.0.tar.zst
+    directory: /media/transfer
+    signing_key: /etc/petra/bundle.pem
+    parity_parts: 2
+
 - name: On the far side, prove the parts and rebuild the bundle
   petra.core.petra_diode:
     state: received
@@ -197,9 +225,25 @@ parts:
   type: list
   elements: str
 part_count:
-  description: Number of parts.
+  description: Number of data parts.
   returned: always
   type: int
+parity_parts:
+  description: The parity part file names, in order; empty without parity.
+  returned: always
+  type: list
+  elements: str
+  sample: [platform-1.4.0.parity-0001-of-0002.tar, platform-1.4.0.parity-0002-of-0002.tar]
+parity_count:
+  description: Number of parity parts (0 without parity).
+  returned: always
+  type: int
+rebuilt:
+  description: With O(state=received), the parts (data or parity) that were missing or damaged and were rebuilt from
+    the parity, byte-identical to the parts sent; in check mode, the parts that would be.
+  returned: state is received
+  type: list
+  elements: str
 written:
   description: With O(state=sent), the files written by this run (parts and index); unchanged ones are not.
   returned: state is sent
@@ -266,7 +310,8 @@ verification:
   returned: state is received
   type: dict
 parts_failed:
-  description: On failure, the parts that are missing or damaged, to send again.
+  description: On failure, the parts to send again. Without parity every missing or damaged part; with parity only as
+    many as it takes to have k intact parts (the fewest), data parts first.
   returned: failure
   type: list
   elements: str

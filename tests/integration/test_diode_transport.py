@@ -12,6 +12,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.diode.emulator import DiodeEmulator, Mapping, make_server
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+from ansible_collections.petra.core.plugins.module_utils.diode.parts import parse_size
 from ansible_collections.petra.core.plugins.module_utils.adapters.diode import run as run_diode
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
@@ -254,3 +255,33 @@ def test_unsafe_part_name_in_a_delivered_index_is_refused_before_any_download(wo
     assert "is refused" in str(info.value) and "'../escaped.tar'" in str(info.value)
     assert os.listdir(world["dir"] / "inbox") == [sent["index"]]
     assert not (world["dir"] / "escaped.tar").exists()
+
+
+def test_parity_parts_cross_and_a_part_lost_in_delivery_is_rebuilt(world):
+    """Parity parts cross like data parts (same extension, within the mapping's size limit); a data part lost in
+    the delivery bucket and a damaged parity part are rebuilt on the far side, without sending anything again."""
+    sent = run_diode(params(world, parity_parts="50%"), check_mode=False)
+    assert sent["part_count"] == 3 and sent["parity_count"] == 2
+    crossed = [t["name"] for t in sent["transfers"]]
+    assert crossed == sent["parts"] + sent["parity_parts"] + [sent["index"]]
+    assert {t["status"] for t in sent["transfers"]} == {"SUCCEEDED"}
+    limit = parse_size("1200KiB")
+    for name in sent["parity_parts"]:
+        head = world["s3"].head_object(Bucket=world["high"], Key=delivered(world, name))
+        assert name.endswith(".tar") and head["ContentLength"] <= limit
+    lost, damaged = sent["parts"][1], sent["parity_parts"][0]
+    world["s3"].delete_object(Bucket=world["high"], Key=delivered(world, lost))
+    world["s3"].put_object(Bucket=world["high"], Key=delivered(world, damaged), Body=b"garbled in transit")
+    received = run_diode(receive_params(world), check_mode=False)
+    assert received["rebuilt"] == [lost, damaged] and received["verification"]["verified"] is True
+    assert lost not in received["downloaded"]
+    assert open(world["bundle"], "rb").read() == (world["dir"] / "received.tar.zst").read_bytes()
+    for name in (lost, damaged):
+        assert (world["dir"] / "inbox" / name).read_bytes() == (world["dir"] / "outbox" / name).read_bytes()
+    # Three of the five unusable (two missing, one damaged): one must come again, and only one is named.
+    for name in (lost, damaged, sent["parts"][0]):
+        os.unlink(world["dir"] / "inbox" / name)
+    world["s3"].delete_object(Bucket=world["high"], Key=delivered(world, sent["parts"][0]))
+    with pytest.raises(TransferError) as info:
+        run_diode(receive_params(world), check_mode=False)
+    assert info.value.parts == [sent["parts"][0]] and "send again %s" % sent["parts"][0] in str(info.value)

@@ -41,6 +41,7 @@ ARGUMENT_SPEC.update(
     public_key=dict(type="list", elements="str"),
     max_part_size=dict(type="str", default="100MB"),
     allowed_extensions=dict(type="list", elements="str", default=list(DEFAULT_ALLOWED_EXTENSIONS)),
+    parity_parts=dict(type="raw", default=0),
 )
 MUTUALLY_EXCLUSIVE = SIGNING_MUTUALLY_EXCLUSIVE
 CONTROLLER_FILES = ("src", "signature", "signing_key", "public_key")
@@ -58,7 +59,7 @@ def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argume
     if params["state"] == "sent":
         return transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                           params["max_part_size"], params.get("signature"),
-                                          params["allowed_extensions"], check_mode)
+                                          params["allowed_extensions"], check_mode, params.get("parity_parts"))
     return transfer.receive_from_directory(params["directory"], params["dest"], load_public_keys(params["public_key"]),
                                            params.get("index"), check_mode)
 
@@ -89,7 +90,7 @@ def run_aws_diode(params, check_mode):
         raise TransferError("sending through AWS Diode needs s3_bucket", hint="Set the mapping's source bucket")
     split = transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                        params["max_part_size"], params.get("signature"), params["allowed_extensions"],
-                                       check_mode)
+                                       check_mode, params.get("parity_parts"))
     sender = s3transport.DiodeSender(s3, diode_for(connection, s3, params), params["s3_bucket"], params["mapping_id"],
                                      params["s3_prefix"], params.get("kms_key_id"))
     if check_mode and split["changed"]:

@@ -9,7 +9,8 @@ bytes would not); the index (``.json``) lists every part's SHA-256, the bundle's
 ``.sig`` text (``.sig`` files are refused by common CDS profiles) and the co-signatures over the bundle
 (``<bundle>.sigs.json``, the two-person rule), and is signed with the bundle key. On the
 far side every part is proven on its own before reassembly, so a bad or missing part is named and only that
-part needs sending again; the reassembled bundle is then verified as a whole.
+part needs sending again (with parity parts, see parity.py, up to m of them are rebuilt instead); the reassembled
+bundle is then verified as a whole.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import re
 import tarfile
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
-from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
+from ansible_collections.petra.core.plugins.module_utils.diode import parity
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
+from ansible_collections.petra.core.plugins.module_utils.diode.tarpart import hash_file, part_tar
 from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
@@ -126,21 +128,6 @@ def unsafe_name(name):
     return None
 
 
-def _part_tar(member, payload_size):
-    """Header bytes and trailer bytes of a deterministic one-member tar around a payload."""
-    info = tarfile.TarInfo(member)
-    info.size = payload_size
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    header = info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
-    padding = (tarfile.BLOCKSIZE - payload_size % tarfile.BLOCKSIZE) % tarfile.BLOCKSIZE
-    total = len(header) + payload_size + padding + 2 * tarfile.BLOCKSIZE
-    record_padding = (tarfile.RECORDSIZE - total % tarfile.RECORDSIZE) % tarfile.RECORDSIZE
-    return header, b"\0" * (padding + 2 * tarfile.BLOCKSIZE + record_padding)
-
-
 def _slice(source, size, bundle):
     """Chunks of the next ``size`` bytes of an open bundle file."""
     remaining = size
@@ -150,11 +137,6 @@ def _slice(source, size, bundle):
             raise TransferError("the bundle %s changed while it was split" % bundle, hint="Run again")
         remaining -= len(chunk)
         yield chunk
-
-
-def hash_file(path):
-    """The SHA-256 of a file, in hex."""
-    return artifacts.hash_file(path)[0].split(":", 1)[1]
 
 
 class PartPlan:
@@ -170,6 +152,7 @@ class PartPlan:
                                 "bundle data plus %d bytes of tar wrapping)" % (
                                     max_part_size, limit, SMALLEST_MAX_PART_SIZE, TAR_OVERHEAD + PAX_ROOM),
                                 hint="Set max_part_size to at least %d (e.g. 1040KiB or 2MB)" % SMALLEST_MAX_PART_SIZE)
+        self.limit = limit
         self.payload_size = limit - TAR_OVERHEAD - PAX_ROOM
         self.count = max(1, -(-self.size // self.payload_size))
         self.names = part_names(self.stem, self.count, extension)
@@ -201,22 +184,27 @@ def _cosignatures_over(bundle, sha256_hex):
 
 
 def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, allowed_extensions=None,
-                 check_mode=False):
-    """Write the parts and the signed index of a bundle into out_dir; parts already there unchanged are kept."""
+                 check_mode=False, parity_parts=0):
+    """Write the parts (with parity_parts, the parity parts too) and the signed index of a bundle into out_dir;
+    parts already there unchanged are kept."""
     if not os.path.isfile(bundle):
         raise TransferError("the bundle %s does not exist" % bundle, hint="Check 'src'")
     allowed = allowed_extensions or DEFAULT_ALLOWED_EXTENSIONS
     part_extension, index_extension = choose_extensions(allowed)
     plan = PartPlan(bundle, max_part_size, extension=part_extension)
+    parity_count = parity.parity_count(parity_parts, plan.count)
+    if parity_count:
+        parity.require_zfec()  # before anything is written
+    parity_files = parity.parity_names(plan.stem, parity_count, part_extension)
     index_file = index_name(plan.stem, index_extension)
-    check_extensions(plan.names + [index_file], allowed)
+    check_extensions(plan.names + parity_files + [index_file], allowed)
     signature_text = _read_signature_text(signature_path or bundle + ".sig")
     parts, written = [], []
     bundle_hash = hashlib.sha256()
     with open(bundle, "rb") as source:
         for name, offset, size in plan.ranges():
             member = "%s.%08d" % (plan.stem, offset // plan.payload_size + 1)
-            header, trailer = _part_tar(member, size)
+            header, trailer = part_tar(member, size)
             part_hash = hashlib.sha256(header)
             payload_hash = hashlib.sha256()
             for chunk in _slice(source, size, bundle):
@@ -235,11 +223,19 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
             written.append(name)
             if not check_mode:
                 _write_part(bundle, target, offset, size, header, trailer, entry["sha256"])
-    index = {"apiVersion": "petra.dev/v1alpha1", "kind": INDEX_KIND, "formatVersion": INDEX_VERSION,
+    block = None
+    if parity_count:
+        block, parity_written = parity.write_parity(bundle, parts, parity_files, plan.stem, out_dir, plan.limit,
+                                                    check_mode)
+        written.extend(parity_written)
+    index = {"apiVersion": "petra.dev/v1alpha1", "kind": INDEX_KIND,
+             "formatVersion": parity.INDEX_VERSION if block else INDEX_VERSION,
              "bundle": {"name": os.path.basename(bundle), "size": plan.size, "sha256": bundle_hash.hexdigest(),
                         "signature": signature_text},
              "payloadSize": plan.payload_size, "parts": parts,
              "signer": {"keyId": signing_keys.key_id(signer.public_key())}}
+    if block:
+        index["parity"] = block
     cosigned = _cosignatures_over(bundle, index["bundle"]["sha256"])
     if cosigned:
         index["bundle"]["cosignatures"] = cosigned
@@ -252,7 +248,8 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
             text = json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
             write_atomically(index_path, lambda handle: handle.write(text))
     return {"index": index_file, "parts": [p["name"] for p in parts], "written": written,
-            "part_count": len(parts), "bundle_sha256": index["bundle"]["sha256"], "changed": bool(written)}
+            "part_count": len(parts), "parity_parts": parity_files, "parity_count": parity_count,
+            "bundle_sha256": index["bundle"]["sha256"], "changed": bool(written)}
 
 
 def signed_document(index, signer):
@@ -318,7 +315,12 @@ def _refuse_unsafe_names(index, path):
     if not isinstance(entries, list) or not all(isinstance(part, dict) for part in entries):
         raise TransferError("the part index %s is damaged (no list of parts)" % path,
                             hint="Ask the sender to send the index again", parts=[os.path.basename(path)])
-    for part in entries:
+    problem = parity.index_problem(index)
+    if problem:
+        raise TransferError("the part index %s is refused: %s" % (path, problem),
+                            hint="Receive with the Petra release that sent it, or a newer one",
+                            parts=[os.path.basename(path)])
+    for part in parity.shares(index):
         reason = unsafe_name(part.get("name"))
         if reason:
             raise TransferError("the part index %s is refused: its part name %r is not a plain file name (%s)" % (
@@ -328,9 +330,10 @@ def _refuse_unsafe_names(index, path):
 
 
 def check_parts(index, directory):
-    """(missing, corrupt) part names: every part is proven on its own, before any reassembly."""
+    """(missing, corrupt) part names, data parts then parity parts: every part is proven on its own, before any
+    reassembly."""
     missing, corrupt = [], []
-    for part in index["parts"]:
+    for part in parity.shares(index):
         path = os.path.join(directory, part["name"])
         if not os.path.isfile(path):
             missing.append(part["name"])

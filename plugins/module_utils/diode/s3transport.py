@@ -23,6 +23,7 @@ import uuid
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls
+from ansible_collections.petra.core.plugins.module_utils.diode import parity
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode import transfer as directory_transport
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
@@ -109,7 +110,7 @@ class DiodeSender:
         """Upload the part files and index in ``sent`` (a split result) and create their transfers."""
         records = []
         changed = False
-        names = sent["parts"] + [sent["index"]]
+        names = sent["parts"] + sent.get("parity_parts", []) + [sent["index"]]
         bundle_name = part_files.index_stem(sent["index"])
         for name in names:
             path = os.path.join(directory, name)
@@ -223,7 +224,7 @@ def download_delivery(s3, bucket, mapping_id, prefix, directory, public_keys, in
     for name in sorted(name for name in keys if part_files.is_index_name(name)):
         fetch(name, _object_sha256(s3, bucket, keys[name]))
     index_path, document, passed_over = directory_transport.find_index(directory, public_keys, index)
-    for part in document["parts"]:
+    for part in parity.shares(document):
         if part["name"] in keys:  # a part not delivered is named as missing when the parts are proven
             fetch(part["name"], part["sha256"])
     return {"index": os.path.basename(index_path), "fetched": fetched, "skipped": skipped,

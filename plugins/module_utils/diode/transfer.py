@@ -10,18 +10,19 @@ import os
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import verify_bundle
+from ansible_collections.petra.core.plugins.module_utils.diode import parity
 from ansible_collections.petra.core.plugins.module_utils.diode import parts as part_files
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 
 
 def send_to_directory(bundle, directory, signer, max_part_size, signature_path=None, allowed_extensions=None,
-                      check_mode=False):
+                      check_mode=False, parity_parts=0):
     if not os.path.isdir(directory):
         raise TransferError("the directory %s does not exist" % directory,
                             hint="Mount the removable medium or create the outbox directory first")
     result = part_files.split_bundle(bundle, directory, signer, max_part_size, signature_path, allowed_extensions,
-                                     check_mode)
+                                     check_mode, parity_parts)
     result["directory"] = directory
     return result
 
@@ -64,19 +65,15 @@ def find_index(directory, public_keys, index=None):
 def receive_from_directory(directory, dest, public_keys, index=None, check_mode=False):
     index_path, document, passed_over = find_index(directory, public_keys, index)
     missing, corrupt = part_files.check_parts(document, directory)
-    if missing or corrupt:
-        words = []
-        if missing:
-            words.append("missing: %s" % ", ".join(missing))
-        if corrupt:
-            words.append("damaged: %s" % ", ".join(corrupt))
-        raise TransferError(
-            "%d of %d parts cannot be used (%s)" % (len(missing) + len(corrupt), len(document["parts"]),
-                                                    "; ".join(words)),
-            hint="Ask the sender to send these parts again; the others are fine and are kept",
-            parts=missing + corrupt)
+    resend = parity.resend_needed(document, missing + corrupt)
+    if resend:
+        raise _unusable(document, missing, corrupt, resend)
+    rebuilt = parity.rebuild(document, directory, missing + corrupt, check_mode) if missing or corrupt else []
+    block = document.get("parity")
     result = {"index": os.path.basename(index_path), "dest": dest, "signature": dest + ".sig",
               "parts": [p["name"] for p in document["parts"]], "part_count": len(document["parts"]),
+              "parity_parts": [p["name"] for p in block["parts"]] if block else [],
+              "parity_count": block["m"] if block else 0, "rebuilt": rebuilt,
               "bundle_sha256": document["bundle"]["sha256"], "size": document["bundle"]["size"]}
     if passed_over:
         result["indexes_ignored"] = passed_over
@@ -85,7 +82,7 @@ def receive_from_directory(directory, dest, public_keys, index=None, check_mode=
             os.path.basename(index_path), directory, ignored)]
     if _already_there(dest, document):
         result["verification"] = verify_bundle(dest, public_keys)
-        result["changed"] = False
+        result["changed"] = bool(rebuilt)
         return result
     result["changed"] = True
     if check_mode:
@@ -99,6 +96,26 @@ def receive_from_directory(directory, dest, public_keys, index=None, check_mode=
                 os.unlink(path)
         raise
     return result
+
+
+def _unusable(document, missing, corrupt, resend):
+    """The refusal when too few parts are intact: names the fewest parts that must come again."""
+    words = []
+    if missing:
+        words.append("missing: %s" % ", ".join(missing))
+    if corrupt:
+        words.append("damaged: %s" % ", ".join(corrupt))
+    shares = parity.shares(document)
+    unusable = len(missing) + len(corrupt)
+    message = "%d of %d parts cannot be used (%s)" % (unusable, len(shares), "; ".join(words))
+    if len(resend) == unusable:
+        return TransferError(message, hint="Ask the sender to send these parts again; the others are fine and are "
+                                           "kept", parts=resend)
+    return TransferError(
+        "%s, and the %d parity parts rebuild at most %d: send again %s" % (
+            message, document["parity"]["m"], document["parity"]["m"], ", ".join(resend)),
+        hint="Any %d of the %d unusable parts will do; with them, every other part is rebuilt here and the intact "
+             "ones are kept" % (len(resend), unusable), parts=resend)
 
 
 def _already_there(dest, document):
