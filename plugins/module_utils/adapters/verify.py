@@ -36,9 +36,10 @@ ARGUMENT_SPEC = merged(
 MUTUALLY_EXCLUSIVE = []
 REQUIRED_IF = []
 CONTROLLER_FILES = ("path", "public_keys", "signature", "cosignatures", "ca_file")
+REPORTS_PROGRESS = True
 
 
-def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-argument
+def run(params, check_mode=False, playbook_dir=None, progress=None):  # pylint: disable=unused-argument
     """Verification reads only, so check mode changes nothing."""
     keys = load_public_keys(params["public_keys"])
     gate = gate_from_params(params)
@@ -47,7 +48,8 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
             raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
                               hint="Give trust_state, or leave registry out")
         bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
-    verification = verify(params["path"], keys, params.get("signature"), **verify_options_from_params(params))
+    verification = verify(params["path"], keys, params.get("signature"), progress=progress,
+                          **verify_options_from_params(params))
     result = verification.result
     if gate is not None:
         gate.admit(result, verification.metadata)
