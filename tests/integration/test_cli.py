@@ -18,6 +18,7 @@ from ansible_collections.petra.core.plugins.module_utils.adapters import bundle 
 from ansible_collections.petra.core.plugins.module_utils.adapters import verify as verify_adapter
 from ansible_collections.petra.core.plugins.module_utils.adapters.invoke import adapter_validator, checked_run
 from ansible_collections.petra.core.plugins.module_utils.cli.commands import COMMANDS
+from ansible_collections.petra.core.plugins.module_utils.cli.docs import option_help
 from ansible_collections.petra.core.plugins.module_utils.cli.main import main
 from ansible_collections.petra.core.tests.conftest import REGISTRY_USER
 from ansible_collections.petra.core.tests.support import images, servers
@@ -193,6 +194,8 @@ def test_usage_errors_exit_2(small_bundle):
 
 def test_every_command_has_help_with_an_example(capsys):
     for command in COMMANDS:
+        documented = option_help(command.module)
+        assert [name for name in command.options if not documented.get(name)] == []  # every flag has the module's words
         assert in_process(command.group, command.name, "--help")[0] == 0
         shown = capsys.readouterr().out
         assert "example:\n  " + command.example in shown
@@ -242,3 +245,21 @@ def test_json_equals_the_module_for_diode_send_and_receive(small_bundle, tmp_pat
                                           "public_key": [small_bundle["pub"]]})
     assert untimed(dict(json.loads(received.stdout), changed=False)) == untimed(again)
     assert dest.read_bytes() == small_bundle["path"].read_bytes()
+
+
+def test_sign_then_sign_again_is_skipped(small_bundle, tmp_path):
+    from ansible_collections.petra.core.tests.support import pki
+    officer = str(tmp_path / "officer.pem")
+    officer_pub = pki.write_ec_key(officer)
+    args = ("bundle", "sign", small_bundle["path"], "--public-key", small_bundle["pub"], "--signing-key", officer)
+    code, out, err = in_process(*args, "--check")
+    assert code == 0 and out.startswith("co-signed files 2.0.0 with key ") and "check mode: nothing was written" in out
+    assert not os.path.exists(str(small_bundle["path"]) + ".sigs.json")
+    code, out, err = in_process(*args)
+    assert code == 0 and out.startswith("co-signed files 2.0.0 with key "), err
+    code, out, err = in_process(*args)
+    assert code == 0 and out.startswith("skipped: key ") and "has already signed files 2.0.0" in out
+    # Two keys now: a threshold of 2 verifies.
+    code, out, err = in_process("bundle", "verify", small_bundle["path"], "--public-key", small_bundle["pub"],
+                                "--public-key", officer_pub, "--threshold", "2", "--quiet")
+    assert code == 0 and "(2 signers, 2 required)" in out and err == "", err

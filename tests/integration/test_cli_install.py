@@ -1,8 +1,8 @@
 """`pip install <the repository>` puts a working `petra` on PATH: built from pyproject.toml + setup.py into a throwaway
 venv, then run from there, with nothing of the checkout on its path.
 
-The build runs in pip's isolated build environment, so pip fetches setuptools through its configured index (a
-mirror, or PyPI); the runtime dependencies come from the test venv (a .pth file), since installing them again would
+The build runs in pip's isolated build environment, so pip fetches setuptools through the index it is configured
+with; the runtime dependencies come from the test venv (a .pth file), since installing them again would
 only test the index.
 """
 

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import sys
-
 from ansible_collections.petra.core.plugins.module_utils.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -152,4 +152,4 @@ def main(argv=None, environ=None, out=None, err=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

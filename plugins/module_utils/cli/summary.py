@@ -35,8 +35,8 @@ def created(result, check=False):
     elif result.get("sha256") is None:
         head = "would create bundle %s at %s (check mode: nothing was written)" % (what, result["path"])
     else:
-        head = "created bundle %s: %s (%s), signed by %s" % (what, result["path"], human_bytes(result["size"]),
-                                                              result["key_id"])
+        head = "created bundle %s: %s (%s), signed by %s" % (
+            what, result["path"], human_bytes(result["size"]), result["key_id"])
     lines = [head, "  %s; %s in %s of content" % (counts, _plural(result["blob_count"], "blob"),
                                                   human_bytes(result["content_size"]))]
     if result.get("sha256"):
@@ -46,11 +46,12 @@ def created(result, check=False):
 
 
 def _signers(result):
-    return "signed by %s (%d of %d required)" % (", ".join(result["signers"]), len(result["signers"]),
-                                                 result["threshold"])
+    return "signed by %s (%s, %d required)" % (", ".join(result["signers"]), _plural(len(result["signers"]), "signer"),
+                                               result["threshold"])
 
 
-def verified(result, check=False):
+def verified(result, check=False):  # pylint: disable=unused-argument
+    """Verification writes nothing, in check mode or not."""
     metadata = result["metadata"]
     lines = ["verified: %s is bundle %s %s, %s" % (result["path"], metadata["name"], metadata["version"],
                                                    _signers(result)),
@@ -124,8 +125,8 @@ def sent(result, check=False):
     kept = result["part_count"] + 1 - len(written)
     verb = "would write" if check else "wrote"
     if not result["changed"]:
-        head = "skipped: %s already holds all %d parts and the index, unchanged" % (result["directory"],
-                                                                                     result["part_count"])
+        head = "skipped: %s already holds all %d parts and the index, unchanged" % (
+            result["directory"], result["part_count"])
     else:
         head = "%s %s to %s (%d kept unchanged)" % (verb, _plural(len(written), "file"), result["directory"], kept)
     lines = [head, "  index: %s; %s; bundle sha256 %s" % (result["index"], _plural(result["part_count"], "part"),

@@ -44,7 +44,7 @@ def _distribution_version(name):
 
 def versions():
     try:
-        from ansible.release import __version__ as ansible_core
+        from ansible.module_utils.ansible_release import __version__ as ansible_core
     except ImportError:
         ansible_core = None
     return {"petra": collection_version() or _distribution_version(DISTRIBUTION) or "unknown",
