@@ -467,6 +467,10 @@ notes:
     time is reused when the content is unchanged, so a rebuild reports C(changed=false)."
   - Cosign key files use scrypt and XSalsa20-Poly1305 to protect the key at rest, which FIPS 140 does not cover;
     on FIPS-mode controllers use a PEM key or C(awskms://).
+  - "With C(-v), creating and loading report progress every few seconds (C($PETRA_PROGRESS_INTERVAL), 5 by default)
+    and as each stage ends, for example C(petra.core.petra_bundle: push: blobs 12 of 141 (9 skipped), ...)."
+  - The C(petra) command runs this module from a shell (C(petra bundle create), C(petra bundle load),
+    C(petra bundle sign)); see docs/cli.md.
 seealso:
   - module: petra.core.petra_verify
 requirements:
@@ -773,7 +777,8 @@ artifacts:
   elements: dict
 blobs:
   description: With O(state=loaded), how many blobs were C(pushed) (uploaded), C(mounted) from another repository,
-    and C(skipped) (already present).
+    and C(skipped) (already present, including every blob of an image or artifact already complete in the registry,
+    so that a second load reports all as skipped).
   returned: state is loaded
   type: dict
   sample: {"pushed": 12, "mounted": 3, "skipped": 0}

@@ -165,6 +165,9 @@ extends_documentation_fragment:
 notes:
   - The signing key signs the part index when sending; it should be the bundle's own signing key, so the receiving
     side needs only the one public key.
+  - With C(-v), splitting, checking parts, reassembling and verifying report progress every few seconds
+    (C($PETRA_PROGRESS_INTERVAL), 5 by default); the S3 uploads and downloads of O(transport=diode) do not.
+  - The C(petra) command runs this module from a shell (C(petra diode send), C(petra diode receive)); see docs/cli.md.
 seealso:
   - module: petra.core.petra_bundle
   - module: petra.core.petra_verify

@@ -89,6 +89,11 @@ extends_documentation_fragment:
   - petra.core.aws
   - petra.core.attributes
   - petra.core.attributes.check_mode
+notes:
+  - With C(-v), verification reports progress (bytes read, entries checked) every few seconds
+    (C($PETRA_PROGRESS_INTERVAL), 5 by default) and when it ends.
+  - The C(petra) command runs this module from a shell (C(petra bundle verify), C(petra bundle inspect)); see
+    docs/cli.md.
 seealso:
   - module: petra.core.petra_bundle
 requirements:

@@ -13,30 +13,10 @@ from __future__ import annotations
 
 import os
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.petra.core.plugins.module_utils.errors import failure_result
-from ansible_collections.petra.core.plugins.module_utils.adapters.no_log import secret_values
-
-
-def plain(value):
-    """Task arguments as plain Python values: ansible-core may hand over tagged subclasses of str, dict and list,
-    which serialisers such as PyYAML's safe_dump refuse."""
-    if isinstance(value, dict):
-        return {plain(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)  # an exact str for a subclass, the object itself for a str
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return value
+from ansible_collections.petra.core.plugins.module_utils.adapters.invoke import checked_run, validator
+from ansible_collections.petra.core.plugins.module_utils.progress import progress_lines
 
 
 class ControllerAction(ActionBase):
@@ -68,7 +48,13 @@ class ControllerAction(ActionBase):
         """Do the work; return the result dict (with ``changed``), raise PetraError on failure."""
         if self.ADAPTER is None:
             raise NotImplementedError("%s names no ADAPTER and does not override run_on_controller" % type(self))
-        return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"))
+        if not getattr(self.ADAPTER, "REPORTS_PROGRESS", False) or self._display.verbosity < 1:
+            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"))
+        # With -v, long work says how far it is every few seconds (the display reaches the controller's output
+        # from the worker process, and AWX job events).
+        prefix = "petra.core.%s: " % self._task.action.split(".")[-1]
+        with progress_lines(lambda line: self._display.v(prefix + line)) as progress:
+            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"), progress=progress)
 
     def _find_controller_file(self, value):
         if not value or os.path.isabs(value) or os.path.exists(value) or "-----BEGIN" in value \
@@ -115,29 +101,14 @@ class ControllerAction(ActionBase):
 
     @classmethod
     def validator(cls):
-        return ArgumentSpecValidator(
-            cls.ARGUMENT_SPEC,
-            mutually_exclusive=list(cls.MUTUALLY_EXCLUSIVE) or None,
-            required_one_of=list(cls.REQUIRED_ONE_OF) or None,
-            required_if=list(cls.REQUIRED_IF) or None,
-            required_together=list(cls.REQUIRED_TOGETHER) or None,
-        )
+        return validator(cls.ARGUMENT_SPEC, cls.MUTUALLY_EXCLUSIVE, cls.REQUIRED_ONE_OF, cls.REQUIRED_IF,
+                         cls.REQUIRED_TOGETHER)
 
     @classmethod
     def checked_run(cls, args, work):
-        """The task result of ``work(params)`` for the task's ``args``, as AnsibleModule would return it: arguments
-        validated, and every value of a no_log option, at any depth, masked in all of it (messages, warnings,
-        details, tracebacks), on failure too, since errors from Petra, libraries and tools may echo their input."""
-        validation = cls.validator().validate(args)
-        secrets = secret_values(cls.ARGUMENT_SPEC, validation)
-        if validation.error_messages:
-            outcome = {"failed": True, "msg": "Invalid arguments: %s" % "; ".join(validation.error_messages)}
-        else:
-            try:
-                outcome = work(plain(dict(validation.validated_parameters)))
-            except Exception as exc:  # reported here, masked, rather than raised to Ansible with its input in it
-                outcome = dict(failure_result(exc), failed=True)
-        return remove_values(outcome, secrets)
+        """The task result of ``work(params)`` for the task's ``args``, as AnsibleModule would return it
+        (adapters/invoke.py: the same path as the petra command's)."""
+        return checked_run(cls.ARGUMENT_SPEC, cls.validator(), args, work)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

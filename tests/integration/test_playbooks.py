@@ -152,7 +152,7 @@ def test_load_through_ansible_masks_the_password(tmp_path, play_text, registry, 
     high_user = ("loader", "Sec-ret-high-9")
     (tmp_path / "high").mkdir()
     with servers.Registry(str(tmp_path / "high"), tls=tls_material, users=dict([high_user])) as high:
-        report = run_playbook(tmp_path, """
+        play = """
 - hosts: localhost
   gather_facts: false
   tasks:
@@ -167,7 +167,19 @@ def test_load_through_ansible_masks_the_password(tmp_path, play_text, registry, 
         registry_password: {password}
         registries_dest: {dest}
 """.format(src=spool / "play.tar.zst", pub=pub, host=high.host, ca=tls_material["ca.pem"], user=high_user[0],
-           password=high_user[1], dest=tmp_path / "registries.yaml"))
+           password=high_user[1], dest=tmp_path / "registries.yaml")
+        # With -v the action plugin says how far the load is, every PETRA_PROGRESS_INTERVAL seconds and per stage.
+        progress = {"PETRA_PROGRESS_INTERVAL": "0.05"}
+        report, output = run_playbook(tmp_path, play, "-v", extra_env=progress, output=True)
+        again, output_again = run_playbook(tmp_path, play, "-v", extra_env=progress, output=True)
+    assert "petra.core.petra_bundle: verify: entries" in output
+    pushed = report["load"]["blobs"]["pushed"]
+    assert "petra.core.petra_bundle: push: blobs %d of %d" % (pushed, pushed) in output
+    # The second load skips every blob, and says so rather than looking like a download.
+    skipped = again["load"]["blobs"]["skipped"]
+    assert again["load"]["changed"] is False and again["load"]["blobs"]["pushed"] == 0 and skipped >= pushed
+    assert "push: blobs %d of %d (%d skipped)" % (skipped, skipped, skipped) in output_again
+    assert high_user[1] not in output + output_again
     result = report["load"]
     assert result["changed"] is True and result["verified"] is True
     assert high_user[1] not in json.dumps(result)

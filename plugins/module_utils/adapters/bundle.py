@@ -97,6 +97,9 @@ REQUIRED_IF = [
     ("state", "signed", ("signing_key", "signing_key_content"), True),
 ]
 
+# run() takes a progress sink (progress.Progress): the action plugin shows it in -v output, the petra command as bars.
+REPORTS_PROGRESS = True
+
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
 SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold",
                          "cosignatures_consulted")
@@ -114,7 +117,7 @@ def parse_mode(value):
     return mode
 
 
-def run_create(params, check_mode, default_base_dir=None):
+def run_create(params, check_mode, default_base_dir=None, progress=None):
     level = params["compression_level"]
     if not 1 <= level <= 19:
         raise BundleError("compression_level %d is outside 1..19" % level,
@@ -128,7 +131,8 @@ def run_create(params, check_mode, default_base_dir=None):
     custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
                          check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]),
-                         base=delta_base_from_params(params, signer), **custody)
+                         base=delta_base_from_params(params, signer), progress=progress,
+                         **custody)
 
 
 def delta_base_from_params(params, signer):
@@ -142,7 +146,7 @@ def delta_base_from_params(params, signer):
     return DeltaBase.from_bundle(params["base"], keys)
 
 
-def run_load(params, check_mode):
+def run_load(params, check_mode, progress=None):
     if params["parallel"] < 1:
         raise BundleError("parallel must be at least 1")
     target = TargetRegistry(params["registry"])
@@ -157,7 +161,8 @@ def run_load(params, check_mode):
         bind_witness(gate, pool, target, params.get("trust_witness_reset"), check_mode)
     loader = BundleLoader(params["src"], keys, target, lambda: pool.new_client(target.host),
                           signature_path=params.get("signature"), parallel=params["parallel"],
-                          verify_options=verify_options_from_params(params), admit=gate.admit if gate else None)
+                          verify_options=verify_options_from_params(params), admit=gate.admit if gate else None,
+                          progress=progress)
     result = loader.run(check_mode=check_mode)
     result.update((name, loader.verification[name]) for name in SIGNATURE_RESULT_KEYS)
     result["delta"] = loader.verification["delta"]
@@ -213,10 +218,11 @@ def run_cosign(params, check_mode):
                          mode=parse_mode(params["mode"]))
 
 
-def run(params, check_mode, playbook_dir=None):
-    """What the task asks for; a relative base_dir of an inline definition is taken from the playbook's directory."""
+def run(params, check_mode, playbook_dir=None, progress=None):
+    """What the task asks for; a relative base_dir of an inline definition is taken from the playbook's directory.
+    ``progress`` (progress.Progress) follows a create or a load."""
     if params["state"] == "loaded":
-        return run_load(params, check_mode)
+        return run_load(params, check_mode, progress)
     if params["state"] == "signed":
         return run_cosign(params, check_mode)
-    return run_create(params, check_mode, playbook_dir)
+    return run_create(params, check_mode, playbook_dir, progress)

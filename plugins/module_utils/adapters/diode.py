@@ -45,6 +45,7 @@ ARGUMENT_SPEC.update(
 )
 MUTUALLY_EXCLUSIVE = SIGNING_MUTUALLY_EXCLUSIVE
 CONTROLLER_FILES = ("src", "signature", "signing_key", "public_key")
+REPORTS_PROGRESS = True  # splitting, proving parts, reassembling and verifying; not the S3 uploads and downloads
 REQUIRED_IF = [
     ("state", "sent", ("src",)),
     ("state", "sent", ("signing_key", "signing_key_content"), True),
@@ -53,15 +54,15 @@ REQUIRED_IF = [
 ]
 
 
-def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argument
+def run(params, check_mode, playbook_dir=None, progress=None):  # pylint: disable=unused-argument
     if params["transport"] == "diode":
-        return run_aws_diode(params, check_mode)
+        return run_aws_diode(params, check_mode, progress)
     if params["state"] == "sent":
         return transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                           params["max_part_size"], params.get("signature"),
-                                          params["allowed_extensions"], check_mode, params.get("parity_parts"))
+                                          params["allowed_extensions"], check_mode, params.get("parity_parts"), progress)
     return transfer.receive_from_directory(params["directory"], params["dest"], load_public_keys(params["public_key"]),
-                                           params.get("index"), check_mode)
+                                           params.get("index"), check_mode, progress)
 
 
 def diode_for(connection, s3, params):
@@ -71,7 +72,7 @@ def diode_for(connection, s3, params):
                         endpoint_url=params.get("diode_endpoint_url"))
 
 
-def run_aws_diode(params, check_mode):
+def run_aws_diode(params, check_mode, progress=None):
     connection = AWSConnection.from_params(params)
     s3 = connection.client("s3")
     if params["state"] == "received":
@@ -82,7 +83,7 @@ def run_aws_diode(params, check_mode):
                                                  params["s3_prefix"], params["directory"], public_keys,
                                                  params.get("index"))
         result = transfer.receive_from_directory(params["directory"], params["dest"], public_keys,
-                                                 params.get("index"), check_mode)
+                                                 params.get("index"), check_mode, progress)
         result.update(downloaded=delivery["fetched"] + delivery["skipped"], fetched=delivery["fetched"],
                       fetch_skipped=delivery["skipped"])
         return result
@@ -90,7 +91,7 @@ def run_aws_diode(params, check_mode):
         raise TransferError("sending through AWS Diode needs s3_bucket", hint="Set the mapping's source bucket")
     split = transfer.send_to_directory(params["src"], params["directory"], signer_from_params(params),
                                        params["max_part_size"], params.get("signature"), params["allowed_extensions"],
-                                       check_mode, params.get("parity_parts"))
+                                       check_mode, params.get("parity_parts"), progress)
     sender = s3transport.DiodeSender(s3, diode_for(connection, s3, params), params["s3_bucket"], params["mapping_id"],
                                      params["s3_prefix"], params.get("kms_key_id"))
     if check_mode and split["changed"]:

@@ -43,14 +43,15 @@ ARGUMENT_SPEC = merged(
 MUTUALLY_EXCLUSIVE = []
 REQUIRED_IF = []
 CONTROLLER_FILES = ("path", "public_keys", "signature", "cosignatures", "ca_file")
+REPORTS_PROGRESS = True
 
 
-def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-argument
+def run(params, check_mode=False, playbook_dir=None, progress=None):  # pylint: disable=unused-argument
     """Verification reads only; the review sheet, when asked for, is the one thing written (not in check mode)."""
     review = Review(params["path"])
     wanted = params.get("review_html") or params.get("review_json")
     try:
-        result = _verify(params, review)
+        result = _verify(params, review, progress)
     except Exception as exc:
         # A refused bundle gets its sheet too, saying refused and why, and the task still fails; a sheet left from an
         # earlier run can never be mistaken for this one.
@@ -68,7 +69,7 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
     return result
 
 
-def _verify(params, review):
+def _verify(params, review, progress=None):
     keys = load_public_keys(params["public_keys"])
     gate = gate_from_params(params)
     if params.get("registry"):
@@ -76,7 +77,7 @@ def _verify(params, review):
             raise BundleError("registry needs trust_state: it names where the trust state's witness is kept",
                               hint="Give trust_state, or leave registry out")
         bind_witness(gate, client_pool_from_params(params), TargetRegistry(params["registry"]), check_mode=True)
-    verification = review.verify(keys, params.get("signature"), **verify_options_from_params(params))
+    verification = review.verify(keys, params.get("signature"), progress=progress, **verify_options_from_params(params))
     result = verification.result
     # What a later delta built on this bundle may leave out (petra_bundle base_verification takes this result).
     result["carried_blobs"] = carried_blobs(verification.metadata)

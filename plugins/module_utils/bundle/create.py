@@ -31,6 +31,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.writer import (
 from ansible_collections.petra.core.plugins.module_utils.custody import scan as custody_scan
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import ENTRY_NAME as SBOM_NAME
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import RegistryError
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
 
@@ -56,13 +57,16 @@ def _image_result(item):
 
 
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
-                  force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None):
+                  force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None,
+                  progress=None):
     """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
 
     ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
     (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM; ``base``
-    (delta.DeltaBase) makes it a delta that leaves out the layers the base provides."""
+    (delta.DeltaBase) makes it a delta that leaves out the layers the base provides; ``progress``
+    (progress.Progress) counts what is written, or skipped when the bundle is already there."""
     started = time.monotonic()
+    progress = or_null(progress)
     signature_path = signature_path or dest + ".sig"
     created = timing.stated_created(spec.created, os.environ if environ is None else environ)
     signer_id = signing_keys.key_id(signer.public_key())
@@ -112,6 +116,9 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     if existing is not None and stable_metadata(existing) == stable_metadata(plan.metadata) and \
             custody.scan_settled(existing) and existing_signature_valid(dest, signature_path, signer):
         digests = file_digests(dest, ["sha256"])
+        entries = plan.entries()
+        progress.stage("write", sum(blob.size for _name, blob in entries), len(entries), unit="entries")
+        progress.advance(sum(blob.size for _name, blob in entries), len(entries), skipped=True)
         result.update(changed=False, sha256=digests["sha256"].hex(), size=os.path.getsize(dest),
                       created=existing["created"], duration=round(time.monotonic() - started, 3))
         if existing.get("scan"):
@@ -128,7 +135,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     try:
         if scanner is not None:
             result["scan"] = scan_plan(plan, scanner, staging)
-        written = write_bundle(plan, dest, signature_path, signer, plan.created.epoch, level, mode)
+        written = write_bundle(plan, dest, signature_path, signer, plan.created.epoch, level, mode, progress)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - reported at run time
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import require_zstandard
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 
 READ_SIZE = 1 << 20
 QUEUE_DEPTH = 16
@@ -40,16 +41,18 @@ class _Abort(Exception):
 class _HashingFile:
     """The bundle file, hashed for the signature as zstd reads it."""
 
-    def __init__(self, handle, hash_names):
+    def __init__(self, handle, hash_names, progress):
         self._handle = handle
         self.hashers = {name: hashlib.new(name) for name in hash_names}
         self.consumed = 0
+        self._progress = progress
 
     def read(self, size=-1):
         data = self._handle.read(size)
         for hasher in self.hashers.values():
             hasher.update(data)
         self.consumed += len(data)
+        self._progress.advance(len(data))
         return data
 
     def drain(self):
@@ -60,10 +63,11 @@ class _HashingFile:
 class _Decompressor(threading.Thread):
     """Reads, hashes and decompresses the file; hands bounded chunks to the consumer through a queue."""
 
-    def __init__(self, path, hash_names):
+    def __init__(self, path, hash_names, progress):
         super().__init__(name="petra-bundle-reader", daemon=True)
         self._path = path
         self._hash_names = hash_names
+        self._progress = progress
         self.queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stopping = threading.Event()
         self.hash_only = threading.Event()
@@ -86,7 +90,7 @@ class _Decompressor(threading.Thread):
     def run(self):
         try:
             with open(self._path, "rb") as handle:
-                source = _HashingFile(handle, self._hash_names)
+                source = _HashingFile(handle, self._hash_names, self._progress)
                 try:
                     reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=READ_SIZE)
                     while not self.hash_only.is_set():
@@ -200,12 +204,14 @@ class BundleWalker:
     """Walks a bundle once, checking every entry against the metadata, handing entry streams to a callback.
 
     ``on_entry(name, declared, chunks)`` may consume ``chunks`` (an iterator of bytes) to act on the
-    content as it is verified; whatever it leaves unread is read and hashed by the walker.
+    content as it is verified; whatever it leaves unread is read and hashed by the walker. ``progress``
+    (progress.Progress, in the caller's stage) counts the file's bytes as they are read and the entries as they pass.
     """
 
-    def __init__(self, path, hash_names=("sha256",), hash_entries=True):
+    def __init__(self, path, hash_names=("sha256",), hash_entries=True, progress=None):
         require_zstandard()
         self.path = path
+        self.progress = or_null(progress)
         self.hash_names = tuple(hash_names)
         # A second pass over a bundle already verified can leave entry hashes to the whole-file digest (compared
         # with the first pass) and to whoever stores the content by digest.
@@ -213,7 +219,7 @@ class BundleWalker:
 
     def walk(self, on_entry=None):
         result = WalkResult()
-        producer = _Decompressor(self.path, self.hash_names)
+        producer = _Decompressor(self.path, self.hash_names, self.progress)
         producer.start()
         stream = _QueueFile(producer)
         try:
@@ -319,6 +325,7 @@ class BundleWalker:
                 raise VerificationError("the metadata lists %r twice" % entry["name"], hint=OBTAIN_AGAIN,
                                         reason="duplicate", entry=entry["name"])
             declared[entry["name"]] = entry
+        self.progress.add_total(items=len(declared))
         return declared
 
     def _check_entry(self, archive, member, entry, result, on_entry):
@@ -351,6 +358,7 @@ class BundleWalker:
                 entry=member.name)
         result.entries_checked += 1
         result.bytes_checked += counted[0]
+        self.progress.advance(items=1)
 
     @staticmethod
     def _check_trailer(archive, stream):

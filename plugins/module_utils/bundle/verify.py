@@ -18,6 +18,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle import delta_rec
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN, BundleWalker
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
@@ -93,7 +94,7 @@ def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=No
 
 
 def verify(path, public_keys, signature_path=None, today=None, on_entry=None, threshold=1, cosignature_path=None,
-           extra_hashes=()):
+           extra_hashes=(), progress=None):
     """The whole verification, in one read of the file: a Verification, or VerificationError naming the first problem.
 
     ``threshold`` distinct keys among ``public_keys`` must have signed the file, counting the primary signature
@@ -101,7 +102,8 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     signature must be by one of them. Co-signatures are read only when they can matter, i.e. with a threshold
     above 1 or a ``cosignature_path`` given: otherwise a stray or damaged ``.sigs.json`` beside the bundle (which
     anyone able to drop a file there could place) cannot block a verification that the primary signature decides.
-    ``extra_hashes`` are further digests of the file to compute on the way (a co-signer's hash).
+    ``extra_hashes`` are further digests of the file to compute on the way (a co-signer's hash). ``progress``
+    (progress.Progress) gets a ``verify`` stage: the file's bytes read, and its entries checked.
     """
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
@@ -114,7 +116,9 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     der = read_signature(signature_path)
     entries = read_cosignatures(cosignature_path) if consulted else []
     hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"} | set(extra_hashes))
-    result = BundleWalker(path, hash_names).walk(on_entry=on_entry)
+    progress = or_null(progress)
+    progress.stage("verify", os.path.getsize(path), unit="entries")
+    result = BundleWalker(path, hash_names, progress=progress).walk(on_entry=on_entry)
     given_ids = list(keys)
     signer_id = None
     if result.metadata is not None:

@@ -18,13 +18,15 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.archive import D
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.prefetch import prefetched
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
 
 
-def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL, mode=0o644):
+def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL, mode=0o644, progress=None):
     """Write archive and signature to temporary files beside their targets, check the signature, then commit both
-    (synced, renamed, their directories synced)."""
+    (synced, renamed, their directories synced). ``progress`` (progress.Progress) counts entries and their bytes."""
+    progress = or_null(progress)
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory):
         raise BundleError("the directory %s for dest does not exist" % directory, hint="Create it first")
@@ -34,9 +36,12 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
         writer = ArchiveWriter(archive.handle, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
         writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
         try:
-            for name, blob in plan.entries():
+            entries = plan.entries()
+            progress.stage("write", sum(blob.size for _name, blob in entries), len(entries), unit="entries")
+            for name, blob in entries:
                 try:
-                    writer.add_chunks(name, blob.size, blob.digest, prefetched(blob.chunks()))
+                    writer.add_chunks(name, blob.size, blob.digest, counted(prefetched(blob.chunks()), progress))
+                    progress.advance(items=1)
                 except OCIError as exc:
                     raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message),
                                       hint=exc.hint)
@@ -59,6 +64,12 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
             if item is not None:
                 item.discard()
         raise
+
+
+def counted(chunks, progress):
+    for chunk in chunks:
+        progress.advance(len(chunk))
+        yield chunk
 
 
 def file_digests(path, hash_names):

@@ -26,6 +26,7 @@ from ansible_collections.petra.core.plugins.module_utils.atomic import write_ato
 from ansible_collections.petra.core.plugins.module_utils.diode import parity
 from ansible_collections.petra.core.plugins.module_utils.diode.errors import TransferError
 from ansible_collections.petra.core.plugins.module_utils.diode.tarpart import hash_file, part_tar
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 from ansible_collections.petra.core.plugins.module_utils.signing import cosignature_file
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 from ansible_collections.petra.core.plugins.module_utils.signing import signatures
@@ -184,9 +185,10 @@ def _cosignatures_over(bundle, sha256_hex):
 
 
 def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, allowed_extensions=None,
-                 check_mode=False, parity_parts=0):
+                 check_mode=False, parity_parts=0, progress=None):
     """Write the parts (with parity_parts, the parity parts too) and the signed index of a bundle into out_dir;
-    parts already there unchanged are kept."""
+    parts already there unchanged are kept (and counted as skipped by ``progress``)."""
+    progress = or_null(progress)
     if not os.path.isfile(bundle):
         raise TransferError("the bundle %s does not exist" % bundle, hint="Check 'src'")
     allowed = allowed_extensions or DEFAULT_ALLOWED_EXTENSIONS
@@ -201,6 +203,7 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
     signature_text = _read_signature_text(signature_path or bundle + ".sig")
     parts, written = [], []
     bundle_hash = hashlib.sha256()
+    progress.stage("split", plan.size, plan.count, unit="parts")
     with open(bundle, "rb") as source:
         for name, offset, size in plan.ranges():
             member = "%s.%08d" % (plan.stem, offset // plan.payload_size + 1)
@@ -219,10 +222,12 @@ def split_bundle(bundle, out_dir, signer, max_part_size, signature_path=None, al
             target = os.path.join(out_dir, name)
             if os.path.isfile(target) and os.path.getsize(target) == entry["partSize"] and \
                     hash_file(target) == entry["sha256"]:
+                progress.advance(size, 1, skipped=True)
                 continue
             written.append(name)
             if not check_mode:
                 _write_part(bundle, target, offset, size, header, trailer, entry["sha256"])
+            progress.advance(size, 1)
     block = None
     if parity_count:
         block, parity_written = parity.write_parity(bundle, parts, parity_files, plan.stem, out_dir, plan.limit,
@@ -329,22 +334,28 @@ def _refuse_unsafe_names(index, path):
                 parts=[os.path.basename(path)])
 
 
-def check_parts(index, directory):
+def check_parts(index, directory, progress=None):
     """(missing, corrupt) part names, data parts then parity parts: every part is proven on its own, before any
     reassembly."""
+    progress = or_null(progress)
+    shares = parity.shares(index)
+    progress.stage("check parts", sum(part["partSize"] for part in shares), len(shares), unit="parts")
     missing, corrupt = [], []
-    for part in parity.shares(index):
+    for part in shares:
         path = os.path.join(directory, part["name"])
         if not os.path.isfile(path):
             missing.append(part["name"])
         elif os.path.getsize(path) != part["partSize"] or hash_file(path) != part["sha256"]:
             corrupt.append(part["name"])
+        progress.advance(part["partSize"], 1)
     return missing, corrupt
 
 
-def reassemble(index, directory, dest, check_mode=False):
+def reassemble(index, directory, dest, check_mode=False, progress=None):
     """Stream the payloads of verified parts into dest (temp file, then rename), and write dest.sig (and the
     co-signatures the index carries, as dest.sigs.json)."""
+    progress = or_null(progress)
+
     def write(handle):
         total = hashlib.sha256()
         for part in index["parts"]:
@@ -364,13 +375,16 @@ def reassemble(index, directory, dest, check_mode=False):
                     payload.update(chunk)
                     total.update(chunk)
                     handle.write(chunk)
+                    progress.advance(len(chunk))
                 if payload.hexdigest() != part["payloadSha256"]:
                     raise TransferError("the part %s changed while it was read" % part["name"], parts=[part["name"]])
+                progress.advance(items=1)
         if total.hexdigest() != index["bundle"]["sha256"]:
             raise TransferError("the reassembled bundle does not hash to the index's %s" % index["bundle"]["sha256"])
 
     if check_mode:
         return
+    progress.stage("reassemble", index["bundle"]["size"], len(index["parts"]), unit="parts")
     write_atomically(dest, write)
     write_atomically(dest + ".sig", lambda handle: handle.write(index["bundle"]["signature"].encode("ascii")))
     carried = cosignature_bytes(index)

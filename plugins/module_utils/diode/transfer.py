@@ -17,12 +17,12 @@ from ansible_collections.petra.core.plugins.module_utils.signing import cosignat
 
 
 def send_to_directory(bundle, directory, signer, max_part_size, signature_path=None, allowed_extensions=None,
-                      check_mode=False, parity_parts=0):
+                      check_mode=False, parity_parts=0, progress=None):
     if not os.path.isdir(directory):
         raise TransferError("the directory %s does not exist" % directory,
                             hint="Mount the removable medium or create the outbox directory first")
     result = part_files.split_bundle(bundle, directory, signer, max_part_size, signature_path, allowed_extensions,
-                                     check_mode, parity_parts)
+                                     check_mode, parity_parts, progress)
     result["directory"] = directory
     return result
 
@@ -62,9 +62,10 @@ def find_index(directory, public_keys, index=None):
              "signed with the bundle key", parts=[r["name"] for r in refused])
 
 
-def receive_from_directory(directory, dest, public_keys, index=None, check_mode=False):
+def receive_from_directory(directory, dest, public_keys, index=None, check_mode=False, progress=None):
+    """Prove the parts, reassemble and verify; ``progress`` (progress.Progress) gets a stage for each step."""
     index_path, document, passed_over = find_index(directory, public_keys, index)
-    missing, corrupt = part_files.check_parts(document, directory)
+    missing, corrupt = part_files.check_parts(document, directory, progress)
     resend = parity.resend_needed(document, missing + corrupt)
     if resend:
         raise _unusable(document, missing, corrupt, resend)
@@ -81,15 +82,15 @@ def receive_from_directory(directory, dest, public_keys, index=None, check_mode=
         result["warnings"] = ["used %s, the only part index in %s that verifies; ignored %s" % (
             os.path.basename(index_path), directory, ignored)]
     if _already_there(dest, document):
-        result["verification"] = verify_bundle(dest, public_keys)
+        result["verification"] = verify_bundle(dest, public_keys, progress=progress)
         result["changed"] = bool(rebuilt)
         return result
     result["changed"] = True
     if check_mode:
         return result
-    part_files.reassemble(document, directory, dest)
+    part_files.reassemble(document, directory, dest, progress=progress)
     try:
-        result["verification"] = verify_bundle(dest, public_keys)
+        result["verification"] = verify_bundle(dest, public_keys, progress=progress)
     except VerificationError:
         for path in (dest, dest + ".sig", cosignature_file.default_path(dest)):
             if os.path.exists(path):

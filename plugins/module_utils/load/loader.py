@@ -37,6 +37,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci import mediatypes
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError, RegistryError, UploadInterrupted
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import MAX_MANIFEST_BYTES
 from ansible_collections.petra.core.plugins.module_utils.oci.writer import RegistryWriter
+from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 
 
 class _Writers:
@@ -79,8 +80,13 @@ class BundleLoader:
     BROKEN_IN_A_ROW = 2  # blob uploads that break off one after another before a pass stops trying
 
     def __init__(self, path, public_keys, target, client_factory, signature_path=None, parallel=4,
-                 verify_options=None, admit=None):
+                 verify_options=None, admit=None, progress=None):
         self.path = path
+        # A ``verify`` stage, then a ``push`` stage over the distinct blobs: each counted once, as sent, or as
+        # skipped when the registry had it (or mounted it from another repository).
+        self.progress = or_null(progress)
+        self._counted = set()
+        self._sizes = {}
         self.public_keys = public_keys
         self.signature_path = signature_path
         # Keyword options of the verification (threshold, co-signatures), and a check of the verified bundle
@@ -107,7 +113,8 @@ class BundleLoader:
                     captured[entry["digest"]] = data
 
         verification, metadata = verify_bundle_with_metadata(self.path, self.public_keys, self.signature_path,
-                                                             on_entry=capture, **self.verify_options)
+                                                             on_entry=capture, progress=self.progress,
+                                                             **self.verify_options)
         return verification, metadata, captured
 
     # -- registry state ----------------------------------------------------------------------------
@@ -144,6 +151,7 @@ class BundleLoader:
         for digest, size in sizes.items():
             if digest not in wanted:
                 report.add(blobs_skipped=1, bytes_skipped=size)
+                self._count(digest, size, skipped=True)
         unmounted = {}
         for digest, repositories in sorted(wanted.items()):
             if digest in holder:
@@ -174,6 +182,7 @@ class BundleLoader:
                 mounted = False  # the streaming pass for refused mounts sends the blob there instead
             if mounted:
                 report.add(blobs_mounted=1)
+                self._count(digest, 0, skipped=True)
             else:
                 refused.add(repository)
         return refused
@@ -201,6 +210,7 @@ class BundleLoader:
                 return
             del in_a_row[:]
             report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
+            self._count(digest, entry["size"])
             uploaded[digest] = (repositories[0], entry["size"])
         return on_entry
 
@@ -233,6 +243,25 @@ class BundleLoader:
             "last attempt: %s" % (self.target.host, digest, owners, more, self.STREAM_PASSES, first.message),
             hint="Check the network path to %s and the registry's storage, then run the load again: it resumes, "
                  "skipping the blobs already stored" % self.target.host)
+
+    def _count(self, digest, size, skipped=False):
+        """Advance the push stage by a blob the first time it is in place (later mounts of it add nothing). A mount
+        of a blob not yet counted adds its size as skipped: no byte of it was sent."""
+        if digest in self._counted:
+            return
+        self._counted.add(digest)
+        self.progress.advance(size or self._sizes.get(digest, 0), 1, skipped=skipped)
+
+    def _start_push(self, items, pending, report):
+        """The push stage over every distinct blob of the bundle's items; the blobs of items already in place in the
+        registry are skipped from the start, in the result too, so that a second load reads as skipped."""
+        self._sizes = {digest: size for item in items for digest, size in item.blobs.items()}
+        self.progress.stage("push", sum(self._sizes.values()), len(self._sizes), unit="blobs")
+        needed = {digest for item in pending for digest in item.blobs}
+        for digest, size in sorted(self._sizes.items()):
+            if digest not in needed:
+                report.add(blobs_skipped=1, bytes_skipped=size)
+                self._count(digest, size, skipped=True)
 
     def _push_manifests(self, pending, manifests, report):
         def push(item):
@@ -274,6 +303,7 @@ class BundleLoader:
             # A delta's omitted blobs must all be in the registry already: refused here, before any push.
             load_delta.check_present(metadata, pending, presence, items + custody,
                                      lambda *pair: self.writers.get().blob_exists(*pair), self.target)
+            self._start_push(items + custody, pending, report)
             if check_mode:
                 missing = {digest for (repository, digest), present in presence.items() if not present}
                 report.blobs_pushed = len(missing)
@@ -294,6 +324,7 @@ class BundleLoader:
                                  "digest": item.digest, "pushed": id(item) in pending_ids} for item in custody]
         result["referrer_tags"] = indexed
         result["changed"] = result["changed"] or bool(indexed)
+        self.progress.finish()
         return result
 
     def _index_referrers(self, custody, manifests, check_mode, report):
