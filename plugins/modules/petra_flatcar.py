@@ -45,6 +45,18 @@ description:
     the nodes still outdated. Draining and replacing need O(kubeconfig)."
   - With O(state=absent), terminates every instance tagged for the cluster and deletes the launch templates,
     security groups and instance profile Petra created for it.
+  - "With O(provisioner=capi), O(state=present) and O(state=absent) manage the cluster as Cluster API objects on the
+    management cluster O(kubeconfig) names, with CAPA as the infrastructure provider and no bootstrap or
+    control-plane provider (see docs/capi.md): C(Cluster), C(AWSCluster) (existing VPC O(capi.vpc_id) and
+    O(subnets), internal NLB, no SSH key, no bastion, the partition from O(region)), server C(Machine) +
+    C(AWSMachine) pairs, the agents' C(AWSMachineTemplate) and C(MachineDeployment)s and a C(MachineHealthCheck).
+    Machines are hardened like standalone nodes (AMI by id, IMDSv2 at one hop, no key, encrypted gp3 root with
+    O(kms_key_id), the SSM-only profile) and boot the same Ignition, rendered by the module from the node options
+    (O(token), O(k3s), O(registries), O(manifests), ...) into content-hashed bootstrap Secrets, with the kubelet
+    provider ID C(aws:///<zone>/<instance-id>) set from the instance metadata. Outdated servers are replaced one at a
+    time with the standalone roll (quorum checks, drains); agents roll through their MachineDeployment. Waits are
+    bounded; the workload kubeconfig is written to O(capi.kubeconfig_dest). With O(state=absent), the Cluster is
+    deleted and waited for, then what Petra created."
   - "With O(state=imported), brings Flatcar into a region without official AMIs (GovCloud, isolated regions):
     checks O(image_file) against O(image_checksum) (SHA-256/384/512 only) and, with O(gpg_public_key), its detached
     OpenPGP signature O(image_signature) (gpgv), uploads it to O(import_bucket) (a C(.bz2) release file is
@@ -61,6 +73,86 @@ options:
     type: str
     choices: [rendered, inspected, present, absent, imported]
     default: rendered
+  provisioner:
+    description:
+      - How O(state=present) and O(state=absent) manage the cluster. V(ec2) makes the instances with the AWS API
+        (standalone). V(capi) declares Cluster API objects on the management cluster O(kubeconfig) names.
+    type: str
+    choices: [ec2, capi]
+    default: ec2
+  capi:
+    description:
+      - The Cluster API options of O(provisioner=capi).
+    type: dict
+    suboptions:
+      namespace:
+        description: The namespace of the cluster's objects (created, and deleted with O(state=absent), if Petra
+          created it). Defaults to O(cluster_name).
+        type: str
+      vpc_id:
+        description: The existing VPC the AWSCluster reuses (CAPA then makes only the load balancer and security
+          groups). Required with O(state=present).
+        type: str
+      kubernetes_version:
+        description: The Machines' version, the k3s release O(k3s) holds (for example C(v1.33.4+k3s1)). Required with
+          O(state=present).
+        type: str
+      availability_zones:
+        description: Failure domains; servers are placed in them in turn and agents get one MachineDeployment each.
+        type: list
+        elements: str
+        default: []
+      node_port_cidrs:
+        description: Networks allowed to the NodePort range; defaults to O(api_cidrs). Petra refuses to leave it to
+          CAPA, which would open it to 0.0.0.0/0.
+        type: list
+        elements: str
+        default: []
+      security_group_overrides:
+        description: CAPA's C(network.securityGroupOverrides) (role to security group id).
+        type: dict
+        default: {}
+      identity_ref:
+        description: The AWSCluster's C(identityRef) (C(kind), C(name)); CAPA's default identity when unset.
+        type: dict
+        suboptions:
+          kind:
+            description: C(AWSClusterControllerIdentity), C(AWSClusterRoleIdentity) or C(AWSClusterStaticIdentity).
+            type: str
+            required: true
+          name:
+            description: The identity's name.
+            type: str
+            required: true
+      ignition_storage:
+        description:
+          - V(user-data) puts the whole config into EC2 user data (it holds the token).
+          - V(s3) uploads it under O(capi.config_s3_prefix) and puts a stub into user data that replaces itself
+            from that object, pinned by its SHA-256.
+        type: str
+        choices: [user-data, s3]
+        default: user-data
+      config_s3_prefix:
+        description: C(s3://bucket/prefix) for O(capi.ignition_storage=s3); objects go to
+          C(<prefix>/<cluster_name>/), encrypted with O(config_s3_kms_key_id) when given.
+        type: str
+      unhealthy_timeout:
+        description: Seconds an agent's Node may be NotReady or Unknown before its Machine is replaced.
+        type: int
+        default: 300
+      max_unhealthy:
+        description: The MachineHealthCheck replaces nothing while more agents than this (count or percentage) are
+          unhealthy at once.
+        type: str
+        default: 40%
+      kubeconfig_dest:
+        description: Where to write the workload cluster's kubeconfig (mode 0600), from the Secret Cluster API keeps.
+        type: path
+      wait:
+        description: Wait until every Machine's Node is Ready and the kubeconfig exists (bounded by
+          O(node_ready_timeout)).
+        type: bool
+        default: true
   node_role:
     description:
       - The k3s role of the node. Required with O(state=rendered).
@@ -411,6 +503,32 @@ EXAMPLES = r"""
     kubeconfig: /srv/petra/mission.kubeconfig
     region: us-gov-west-1
 
+- name: The same node options as Cluster API objects on a management cluster
+  petra.core.petra_flatcar:
+    state: present
+    provisioner: capi
+    cluster_name: edge-1
+    kubeconfig: /srv/petra/management.kubeconfig
+    region: us-gov-west-1
+    image: resolve:ssm:/petra/flatcar/stable
+    subnets: [subnet-0a1b2c3d4e5f60718, subnet-0f1e2d3c4b5a69788]
+    api_cidrs: [10.40.0.0/16]
+    kms_key_id: arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/0b1e7c55-5a8e-4c5e-9d55-3f4d2a1b0c9d
+    instance_profile: petra-ssm-only
+    token: "{{ vault_k3s_token }}"
+    k3s:
+      url: s3://petra-artifacts/k3s/v1.33.4+k3s1/k3s
+      sha256: "{{ k3s_sha256 }}"
+    servers: {count: 3, instance_type: m6i.large}
+    agents: {count: 4, instance_type: m6i.xlarge}
+    capi:
+      vpc_id: vpc-0123456789abcdef0
+      kubernetes_version: v1.33.4+k3s1
+      availability_zones: [us-gov-west-1a, us-gov-west-1b]
+      ignition_storage: s3
+      config_s3_prefix: s3://petra-configs/fleet
+      kubeconfig_dest: /srv/petra/edge-1.kubeconfig
+
 - name: Import a Flatcar release into GovCloud
   petra.core.petra_flatcar:
     state: imported
@@ -497,7 +615,7 @@ instances:
   type: list
   elements: dict
 outdated:
-  description: Instances still running another AMI or config than requested.
+  description: Instances (server Machines with O(provisioner=capi)) still running another AMI or config than requested.
   returned: state is present
   type: list
   elements: dict
@@ -517,6 +635,44 @@ instance_profile:
   description: The nodes' instance profile.
   returned: state is present
   type: str
+namespace:
+  description: With O(provisioner=capi), the namespace of the cluster's Cluster API objects.
+  returned: provisioner is capi
+  type: str
+cluster:
+  description: With O(provisioner=capi), the Cluster object's name.
+  returned: provisioner is capi
+  type: str
+endpoint:
+  description: With O(provisioner=capi), the API load balancer CAPA made (null in check mode before it exists).
+  returned: provisioner is capi and state is present
+  type: str
+bootstrap_secrets:
+  description: With O(provisioner=capi), the bootstrap data Secret per kind (C(server-init), C(server), C(agent)).
+  returned: provisioner is capi and state is present
+  type: dict
+machine_template:
+  description: With O(provisioner=capi), the agents' AWSMachineTemplate.
+  returned: provisioner is capi and state is present
+  type: str
+servers:
+  description: With O(provisioner=capi), the server Machines (C(machine), C(private_ip), C(bootstrap)).
+  returned: provisioner is capi and state is present
+  type: list
+  elements: dict
+kubeconfig_secret:
+  description: With O(provisioner=capi), the Secret holding the workload kubeconfig (key C(value)).
+  returned: provisioner is capi, state is present and capi.wait is true
+  type: str
+kubeconfig_dest:
+  description: With O(provisioner=capi), where the workload kubeconfig was written.
+  returned: when capi.kubeconfig_dest is given
+  type: str
+machines_not_ready:
+  description: On a failed wait for the machines, the Machines whose Node is not Ready (part of the failure result).
+  returned: when the wait for the machines fails
+  type: list
+  elements: str
 stopped_at:
   description: On a failed roll, the instance, role and step where it stopped (part of the failure result).
   returned: when a rolling replacement fails

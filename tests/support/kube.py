@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -26,6 +27,44 @@ class EvictingEmulator(kmock.KubernetesEmulator):
 
     blocked = None
     evictions = None
+    namespaces = None
+    _NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces(?:/([^/]+))?/?$")
+
+    async def __call__(self, raw_request):
+        # kmock reads /api/v1/namespaces[/<name>] as a namespace prefix, not as the Namespace resource itself:
+        # Namespaces are served here, as plain stored objects.
+        match = self._NAMESPACE_PATH.match(raw_request.path)
+        if match is None:
+            return await super().__call__(raw_request)
+        name, method = match.group(1), raw_request.method.upper()
+        body = await raw_request.read()
+        if name is None and method == "GET":
+            return aiohttp.web.json_response({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {},
+                                              "items": list(self.namespaces.values())})
+        if name is None and method == "POST":
+            obj = json.loads(body)
+            name = obj["metadata"]["name"]
+            if name in self.namespaces:
+                return self._status(409, "AlreadyExists", "namespaces %r already exists" % name)
+            obj["status"] = {"phase": "Active"}
+            self.namespaces[name] = obj
+            return aiohttp.web.json_response(obj, status=201)
+        if name not in self.namespaces:
+            return self._status(404, "NotFound", "namespaces %r not found" % name)
+        if method == "DELETE":
+            return aiohttp.web.json_response(self.namespaces.pop(name))
+        if method == "PATCH":
+            patch = json.loads(body)
+            meta = self.namespaces[name]["metadata"]
+            for key in ("labels", "annotations"):
+                if key in patch.get("metadata", {}):
+                    meta[key] = dict(meta.get(key) or {}, **patch["metadata"][key])
+        return aiohttp.web.json_response(self.namespaces[name])
+
+    @staticmethod
+    def _status(code, reason, message):
+        return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+                                          "reason": reason, "message": message}, status=code)
 
     async def __call__(self, raw_request):
         match = _NAMESPACES.match(raw_request.rel_url.path)
@@ -91,6 +130,7 @@ class KubeAPI:
         async with EvictingEmulator(strict=False) as handler, kmock.Server(handler) as server:
             handler.blocked = self.blocked
             handler.evictions = self.evictions
+            handler.namespaces = {}
             self.handler = handler
             self.url = str(server.url).rstrip("/")
             self._ready.set()

@@ -20,6 +20,23 @@ ARGUMENT_SPEC = dict(
     config_s3_always=dict(type="bool", default=False),
     config_s3_kms_key_id=dict(type="str", no_log=False),
     state=dict(type="str", default="rendered", choices=["rendered", "inspected", "present", "absent", "imported"]),
+    provisioner=dict(type="str", default="ec2", choices=["ec2", "capi"]),
+    capi=dict(type="dict", options=dict(
+        namespace=dict(type="str"),
+        vpc_id=dict(type="str"),
+        kubernetes_version=dict(type="str"),
+        availability_zones=dict(type="list", elements="str", default=[]),
+        node_port_cidrs=dict(type="list", elements="str", default=[]),
+        security_group_overrides=dict(type="dict", default={}),
+        identity_ref=dict(type="dict", options=dict(
+            kind=dict(type="str", required=True), name=dict(type="str", required=True))),
+        ignition_storage=dict(type="str", default="user-data", choices=["user-data", "s3"]),
+        config_s3_prefix=dict(type="str"),
+        unhealthy_timeout=dict(type="int", default=300),
+        max_unhealthy=dict(type="str", default="40%"),
+        kubeconfig_dest=dict(type="path"),
+        wait=dict(type="bool", default=True),
+    )),
     node_role=dict(type="str", choices=["server", "agent"]),
     cluster_init=dict(type="bool", default=False),
     server_url=dict(type="str"),
@@ -115,6 +132,8 @@ def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argume
 
 
 def _cluster(params, check_mode):
+    if params["provisioner"] == "capi":
+        return _capi_cluster(params, check_mode)
     # Imported here: the kubernetes client they load takes seconds to import, and only these two states use it.
     from ansible_collections.petra.core.plugins.module_utils.flatcar.cluster import StandaloneCluster
     from ansible_collections.petra.core.plugins.module_utils.flatcar.spec import ClusterSpec
@@ -127,6 +146,38 @@ def _cluster(params, check_mode):
                                 check_mode=check_mode, wait_timeout=params["wait_timeout"],
                                 node_ready_timeout=params["node_ready_timeout"], drain_timeout=params["drain_timeout"],
                                 update_strategy=params["update_strategy"])
+    result = cluster.absent() if params["state"] == "absent" else cluster.present()
+    result["actions"] = cluster.actions
+    result["changed"] = bool(cluster.actions)
+    return result
+
+
+def _capi_cluster(params, check_mode):
+    from ansible_collections.petra.core.plugins.module_utils.capi.apply import Log
+    from ansible_collections.petra.core.plugins.module_utils.capi.cluster import CapiCluster
+    from ansible_collections.petra.core.plugins.module_utils.capi.errors import CapiError
+    from ansible_collections.petra.core.plugins.module_utils.capi.spec import CapiSpec
+    from ansible_collections.petra.core.plugins.module_utils.flatcar.context import ClusterRun
+    from ansible_collections.petra.core.plugins.module_utils.flatcar.iam import NodeIdentity
+    from ansible_collections.petra.core.plugins.module_utils.flatcar.spec import ClusterSpec
+    from ansible_collections.petra.core.plugins.module_utils.k8s.nodes import NodeOperations
+    from ansible_collections.petra.core.plugins.module_utils.k8s.objects import ObjectClient
+
+    if not params.get("kubeconfig"):
+        raise CapiError("provisioner=capi needs kubeconfig: the management cluster's, where Cluster API and CAPA run",
+                        reason="capi-spec")
+
+    def identity(check):
+        # The standalone mode's SSM-only node role and profile (petra-<cluster>-node), made the same way.
+        run = ClusterRun(ClusterSpec(params), AWSConnection.from_params(params), check_mode=check)
+        return NodeIdentity(run), run.actions
+
+    cluster = CapiCluster(
+        CapiSpec(params), ObjectClient(params["kubeconfig"], params.get("kube_context")),
+        Log(check_mode, poll_interval=params["poll_interval"]), connect=lambda: AWSConnection.from_params(params),
+        node_operations=lambda path: NodeOperations(path, poll_interval=params["poll_interval"]), identity=identity,
+        wait_timeout=params["wait_timeout"], node_ready_timeout=params["node_ready_timeout"],
+        drain_timeout=params["drain_timeout"], update_strategy=params["update_strategy"])
     result = cluster.absent() if params["state"] == "absent" else cluster.present()
     result["actions"] = cluster.actions
     result["changed"] = bool(cluster.actions)

@@ -35,6 +35,36 @@ FIPS_CIPHER_SUITES = ",".join((
 CIS_SYSCTLS = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
 _HASH_RE = re.compile(r"^(sha256-[a-f0-9]{64}|sha512-[a-f0-9]{128})$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+TLS_DIR = "/var/lib/rancher/k3s/server/tls"
+PROVIDER_ID_SCRIPT = "/opt/petra/bin/provider-id"
+# Cluster API links a Node to its Machine only through spec.providerID, aws:///<zone>/<instance-id> as CAPA writes it;
+# k3s's embedded cloud provider would report k3s://<node>. coreos-metadata writes the zone and id at boot, and a
+# config.yaml.d drop-in (``+`` appends) hands the kubelet the ID before k3s first starts.
+PROVIDER_ID_SH = """#!/bin/sh
+set -eu
+. /run/metadata/flatcar
+if [ -z "${COREOS_EC2_AVAILABILITY_ZONE:-}" ] || [ -z "${COREOS_EC2_INSTANCE_ID:-}" ]; then
+  echo "coreos-metadata wrote no EC2 zone or instance id: cannot set the kubelet provider ID" >&2
+  exit 1
+fi
+mkdir -p /etc/rancher/k3s/config.yaml.d
+umask 077
+printf 'kubelet-arg+:\\n  - provider-id=aws:///%s/%s\\n' "$COREOS_EC2_AVAILABILITY_ZONE" "$COREOS_EC2_INSTANCE_ID" \\
+  > /etc/rancher/k3s/config.yaml.d/10-provider-id.yaml
+"""
+PROVIDER_ID_UNIT = """[Unit]
+Description=Kubelet provider ID aws:///<zone>/<instance-id> for Cluster API
+Requires=coreos-metadata.service
+After=coreos-metadata.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=%s
+
+[Install]
+WantedBy=multi-user.target
+""" % PROVIDER_ID_SCRIPT
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
@@ -162,8 +192,13 @@ def k3s_config(node_role, cluster_init, server_url, extra=None):
 
 def render(node_role, token, k3s, cluster_init=False, server_url=None, k3s_kind="binary", registries=None,
            registry_ca=None, manifests=None, airgap_images=None, ignition_version="3.3.0", updates="disabled",
-           host_fips=False, fips_go=True, k3s_config_extra=None):
-    """The Ignition config (a dict) for one node."""
+           host_fips=False, fips_go=True, k3s_config_extra=None, aws_provider_id=False, cluster_ca=None):
+    """The Ignition config (a dict) for one node.
+
+    ``aws_provider_id`` sets the kubelet's provider ID from the EC2 metadata (Cluster API mode); ``cluster_ca``
+    ({cert, key} PEM) makes the first server use that CA as both k3s's server and client CA, so a kubeconfig signed
+    by it (the one Cluster API writes) is accepted.
+    """
     if not HAS_YAML:
         raise IgnitionError("the Python library 'PyYAML' is required to render k3s configuration")
     if ignition_version not in SPEC_VERSIONS:
@@ -222,6 +257,12 @@ def render(node_role, token, k3s, cluster_init=False, server_url=None, k3s_kind=
         if not _NAME_RE.match(name):
             raise IgnitionError("airgap_images[%d] needs a plain file name, not %r" % (index, name))
         files.append(_file("%s/%s" % (IMAGES_DIR, name), source=url, sha256=digest))
+    if cluster_ca:
+        if not cluster_init:
+            raise IgnitionError("cluster_ca is for the first server only: the others take the CA from the cluster")
+        for name in ("server-ca", "client-ca"):
+            files.append(_file("%s/%s.crt" % (TLS_DIR, name), cluster_ca["cert"], mode=0o644))
+            files.append(_file("%s/%s.key" % (TLS_DIR, name), cluster_ca["key"], mode=0o600))
     if updates == "disabled":
         files.append(_file("/etc/flatcar/update.conf", "SERVER=disabled\nREBOOT_STRATEGY=off\n"))
     else:
@@ -235,6 +276,11 @@ def render(node_role, token, k3s, cluster_init=False, server_url=None, k3s_kind=
         {"name": "auditd.service", "enabled": True},
         {"name": unit_name, "enabled": True, "contents": _k3s_unit(node_role, binary)},
     ]
+    if aws_provider_id:
+        files.append(_file(PROVIDER_ID_SCRIPT, PROVIDER_ID_SH, mode=0o755))
+        units.append({"name": "petra-provider-id.service", "enabled": True, "contents": PROVIDER_ID_UNIT})
+        units[-2]["dropins"] = [{"name": "10-provider-id.conf", "contents": "[Unit]\nRequires=petra-provider-id.service\n"
+                                 "After=petra-provider-id.service\n"}]
     document = {
         "ignition": {"version": ignition_version},
         "passwd": {"users": [{"name": "core", "shell": "/sbin/nologin", "sshAuthorizedKeys": []}]},
