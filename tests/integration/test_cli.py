@@ -263,3 +263,23 @@ def test_sign_then_sign_again_is_skipped(small_bundle, tmp_path):
     code, out, err = in_process("bundle", "verify", small_bundle["path"], "--public-key", small_bundle["pub"],
                                 "--public-key", officer_pub, "--threshold", "2", "--quiet")
     assert code == 0 and "(2 signers, 2 required)" in out and err == "", err
+
+
+def test_inspect_writes_the_review_sheet_and_send_writes_parity(small_bundle, tmp_path):
+    """The options of the review sheet and of parity parts reach the command with the modules' names."""
+    html, data = tmp_path / "review.html", tmp_path / "review.json"
+    inspected = petra("bundle", "inspect", small_bundle["path"], "--public-key", small_bundle["pub"],
+                      "--review-html", html, "--review-json", data, "--json", "--quiet")
+    assert inspected.returncode == 0, inspected.stderr
+    result = json.loads(inspected.stdout)
+    assert result["review"]["changed"] is True
+    sheet = json.loads(data.read_text())
+    assert sheet["verdict"]["status"] == "verified" and sheet["bundle"]["name"] == "files"
+    assert "<script" not in html.read_text()
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    sent = petra("diode", "send", small_bundle["path"], "--directory", outbox, "--signing-key", small_bundle["key"],
+                 "--max-part-size", "4MB", "--parity-parts", "2", "--json", "--quiet")
+    assert sent.returncode == 0, sent.stderr
+    parity_files = sorted(name for name in os.listdir(outbox) if ".parity-" in name)
+    assert len(parity_files) == 2, os.listdir(outbox)
