@@ -235,6 +235,19 @@ def review_sheet(bundle, pub):
     print("    sheet       %s (open it in any browser, offline)" % html_path)
     print("    data        %s" % json_path)
     print("    screenshot  %s (headless Chromium, no console messages)" % screenshot)
+    petra_command(bundle, pub)
+
+
+def petra_command(bundle, pub):
+    """The operator's command on the same engine: what a high-side station without playbooks runs (docs/cli.md)."""
+    step("petra bundle inspect %s --public-key %s" % (os.path.relpath(bundle, ROOT), os.path.relpath(pub, ROOT)))
+    shown = subprocess.run([sys.executable, "-m", "ansible_collections.petra.core.plugins.module_utils.cli", "bundle",
+                            "inspect", bundle, "--public-key", pub, "--quiet"], capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=COLLECTIONS), timeout=600, check=False)
+    if shown.returncode != 0:
+        raise SystemExit("demo: petra bundle inspect failed (%d): %s" % (shown.returncode, shown.stderr.strip()))
+    for line in shown.stdout.strip().splitlines():
+        print("    " + line)
 
 # ---- compliance assessment (issue 18): the last step, on its own ------------------------------------------------
 def assess_what_was_built(inbox, pub, tls):
