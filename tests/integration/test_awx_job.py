@@ -10,6 +10,7 @@ into env/extravars. No secret may appear in any job event (what AWX stores and s
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import ansible_runner
@@ -117,7 +118,12 @@ def test_create_then_load_as_awx_jobs(tmp_path, registry, high, sources, tls_mat
     assert trust_state.is_file()
     assert_no_secret(events, stdout, secrets)
 
-    # What the job's output shows the operator today: the load's summary line, from the role's report task. The
-    # modules report no progress while they work yet (live progress comes with issue 15's `petra` command).
+    # What the job's output shows the operator: progress lines while the load works (the templates run with
+    # verbosity 1, as -v), each stage ending complete, then the load's summary line from the role's report task.
+    progress = [line for event in events for line in event.get("stdout", "").splitlines()
+                if re.search(r"\b(verify|push): ", line)]
+    pushed = [line for line in progress if re.search(r"push: blobs (\d+) of \1\b", line)]
+    assert pushed, "no complete push progress line among the job's events: %s" % progress
+    assert any(re.search(r"verify: .*bytes|verify: entries", line) for line in progress), progress
     summary = [event["stdout"] for event in events if "awx-app 1.0.0 into %s/awx" % high.host in event.get("stdout", "")]
     assert summary and "blobs pushed" in summary[0] and "signed by 1 of the" in summary[0]

@@ -93,6 +93,10 @@ def test_ansible_builder_context_holds_the_collection_and_its_requirements(tmp_p
             assert "ARG %s" % argument in by_stage[stage], "stage %s does not see --build-arg %s" % (stage, argument)
     assert not [line for line in containerfile.splitlines() if line.startswith("ENV PIP_INDEX_URL")], \
         "the mirror's address must not be baked into the image"
+    # The petra command (docs/cli.md) is installed from the collection in the final stage, and runs there.
+    final = "\n".join(by_stage["final"])
+    assert "pip install --no-cache-dir --no-deps /usr/share/ansible/collections/ansible_collections/petra/core" in final
+    assert "&& petra version" in final
 
     # The galaxy stage's command, run where it runs (WORKDIR /build is the context's _build): it installs petra.core
     # from the tarball with no Galaxy server (an unreachable one is configured, so any attempt would fail), into an
