@@ -249,6 +249,7 @@ def petra_command(bundle, pub):
     for line in shown.stdout.strip().splitlines():
         print("    " + line)
 
+
 # ---- compliance assessment (issue 18): the last step, on its own ------------------------------------------------
 def assess_what_was_built(inbox, pub, tls):
     """Load the received bundle with a trust state into a fresh high-side registry, then assess it with
@@ -301,8 +302,8 @@ def assess_what_was_built(inbox, pub, tls):
         if check.returncode != 0:
             raise SystemExit("demo: openssl did not accept the assessment's signature")
         print("    report      %s" % os.path.join(run, "report.html"))
-        print("    results     %s (+ .sig), evidence in %s" % (os.path.join(run, "assessment-results.json"),
-                                                              os.path.join(run, "evidence")))
+        results, evidence = os.path.join(run, "assessment-results.json"), os.path.join(run, "evidence")
+        print("    results     %s (+ .sig), evidence in %s" % (results, evidence))
     finally:
         high.stop()
 
