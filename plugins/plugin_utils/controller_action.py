@@ -47,7 +47,7 @@ class ControllerAction(ActionBase):
     def run_on_controller(self, params, task_vars, check_mode):
         """Do the work; return the result dict (with ``changed``), raise PetraError on failure."""
         if self.ADAPTER is None:
-            raise NotImplementedError("%s names no ADAPTER and does not override run_on_controller" % type(self))
+            raise TypeError("%s names no ADAPTER and does not override run_on_controller" % type(self))
         if not getattr(self.ADAPTER, "REPORTS_PROGRESS", False) or self._display.verbosity < 1:
             return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"))
         # With -v, long work says how far it is every few seconds (the display reaches the controller's output

