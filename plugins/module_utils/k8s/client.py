@@ -42,6 +42,18 @@ def api_message(exc):
         return exc.reason
 
 
+UNREACHABLE_HINT = "Check the API server address in the kubeconfig and the network path"
+
+
+def api_error(exc, describe, hint=None, **details):
+    """The KubernetesError for a failed API call: what the server refused (its Status message), or that it could not
+    be reached (urllib3 raises several connection error types)."""
+    if isinstance(exc, kubernetes.client.ApiException):
+        message = "the Kubernetes API refused to %s (HTTP %s): %s" % (describe, exc.status, api_message(exc))
+        return KubernetesError(message, hint=hint, **details)
+    return KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc), hint=UNREACHABLE_HINT)
+
+
 def new_api_client(kubeconfig, context=None, purpose="manage Flux objects"):
     """A kubernetes ApiClient from a kubeconfig file, with errors that say which file and what to check."""
     if not HAS_KUBERNETES:
@@ -63,14 +75,10 @@ class KubeClient:
         kwargs["_request_timeout"] = self._timeout
         try:
             return getattr(self._custom, action)(*args, **kwargs)
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404 and action.startswith(("get_", "list_")):
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404 and action.startswith(("get_", "list_")):
                 return None
-            raise KubernetesError("the Kubernetes API refused to %s (HTTP %s): %s" % (
-                describe, exc.status, api_message(exc)), hint="Check the kubeconfig's permissions for Flux objects (RBAC)")
-        except Exception as exc:  # urllib3 raises several connection error types
-            raise KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc),
-                                  hint="Check the API server address in the kubeconfig and the network path")
+            raise api_error(exc, describe, "Check the kubeconfig's permissions for Flux objects (RBAC)")
 
     def get(self, resource, namespace, name):
         return self._call("get_namespaced_custom_object", "read %s %s/%s" % (resource.kind, namespace, name),
@@ -106,14 +114,10 @@ class KubeReader:
                                           header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
                                           _preload_content=False, _return_http_data_only=True,
                                           _request_timeout=self._timeout)
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404:
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
                 return None
-            raise KubernetesError("the Kubernetes API refused to read %s (HTTP %s): %s" % (
-                path, exc.status, api_message(exc)), hint="The kubeconfig's user needs get and list on this resource (RBAC)")
-        except Exception as exc:  # urllib3 raises several connection error types
-            raise KubernetesError("cannot reach the Kubernetes API to read %s: %s" % (path, exc),
-                                  hint="Check the API server address in the kubeconfig and the network path")
+            raise api_error(exc, "read %s" % path, "The kubeconfig's user needs get and list on this resource (RBAC)")
         try:
             return json.loads(response.data)
         except ValueError:

@@ -13,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - new_api_client reports it
     pass
 
-from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubernetesError, api_message, new_api_client
+from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubernetesError, api_error, new_api_client
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
@@ -58,13 +58,11 @@ class NodeOperations:
             return getattr(self._core, method)(*args, **kwargs)
         except kubernetes.client.ApiException:
             raise
-        except Exception as exc:  # urllib3 raises several connection error types
-            raise KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc),
-                                  hint="Check the API server address in the kubeconfig and the network path")
+        except Exception as exc:
+            raise api_error(exc, describe)
 
     def _refused(self, describe, exc):
-        return KubernetesError("the Kubernetes API refused to %s (HTTP %s): %s" % (describe, exc.status, api_message(exc)),
-                               hint="Check the kubeconfig's RBAC permissions on nodes, pods and pods/eviction")
+        return api_error(exc, describe, "Check the kubeconfig's RBAC permissions on nodes, pods and pods/eviction")
 
     def nodes(self):
         try:

@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubernetesError, api_message, new_api_client
-
-try:
-    import kubernetes
-except ImportError:  # pragma: no cover - new_api_client reports it
-    pass
+from ansible_collections.petra.core.plugins.module_utils.k8s.client import api_error, new_api_client
 
 
 class Kind:
@@ -52,16 +47,12 @@ class ObjectClient:
             response = self._api.call_api(path, method, query_params=query or [], header_params=headers, body=body,
                                           auth_settings=["BearerToken"], _return_http_data_only=True,
                                           _preload_content=False, _request_timeout=self._timeout)
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404 and method in ("GET", "DELETE"):
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404 and method in ("GET", "DELETE"):
                 return None
-            raise KubernetesError("the Kubernetes API refused to %s (HTTP %s): %s" % (
-                describe, exc.status, api_message(exc)),
-                hint="Check that Cluster API and its AWS provider are installed on the management cluster and the "
-                     "kubeconfig's RBAC permissions", reason="kube-refused")
-        except Exception as exc:  # urllib3 raises several connection error types
-            raise KubernetesError("cannot reach the Kubernetes API to %s: %s" % (describe, exc),
-                                  hint="Check the API server address in the kubeconfig and the network path")
+            raise api_error(exc, describe, "Check that Cluster API and its AWS provider are installed on the "
+                                           "management cluster and the kubeconfig's RBAC permissions",
+                            reason="kube-refused")
         data = response.data
         return json.loads(data) if data else {}
 
