@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 PREFIX = "ansible_collections.petra.core.plugins.module_utils."
 # Single modules every package may use (the bottom layer of .importlinter); the table states them once, not per row.
-BASE_MODULES = {"errors.py", "atomic.py", "progress.py"}
+BASE_MODULES = {"errors.py", "atomic.py", "progress.py", "schema.py"}
 IMPORT = re.compile(r"^\s*(?:from|import)\s+" + re.escape(PREFIX) + r"(\w+)", re.MULTILINE)
 
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_JSONSCHEMA = False
+from ansible_collections.petra.core.plugins.module_utils.schema import HAS_JSONSCHEMA, jsonschema
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
 

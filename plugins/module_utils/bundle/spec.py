@@ -9,11 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_JSONSCHEMA = False
+from ansible_collections.petra.core.plugins.module_utils.schema import HAS_JSONSCHEMA, jsonschema
 
 try:
     import yaml

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 
+# Before kubernetes, which imports jsonschema: see schema.py for what this saves every task.
+from ansible_collections.petra.core.plugins.module_utils import schema  # noqa: F401  pylint: disable=unused-import
+
 try:
     import kubernetes
     HAS_KUBERNETES = True

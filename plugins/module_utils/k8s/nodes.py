@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 
+# client.py first: it imports kubernetes the cheap way (see schema.py).
+from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubernetesError, api_error, new_api_client
+
 try:
     import kubernetes
 except ImportError:  # pragma: no cover - new_api_client reports it
     pass
-
-from ansible_collections.petra.core.plugins.module_utils.k8s.client import KubernetesError, api_error, new_api_client
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 

@@ -17,11 +17,7 @@ import datetime
 import hashlib
 import json
 
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_JSONSCHEMA = False
+from ansible_collections.petra.core.plugins.module_utils.schema import HAS_JSONSCHEMA, jsonschema
 
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.trust.errors import TrustError
