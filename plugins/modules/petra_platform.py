@@ -198,7 +198,7 @@ options:
       - The Sigstore C(trusted_root.json) the bundle was built with (the file given to the keyless C(verify_images)
         rules of M(petra.core.petra_bundle); the bundle carries it as C(sigstore/trusted_root-<12 hex>.json) and
         M(petra.core.petra_verify) returns it in C(trusted_roots)).
-      - Rendered as the policy-controller C(TrustRoot) C(petra-sigstore) (its C(sigstoreKeys), inline: nothing is
+      - Rendered as the policy-controller C(TrustRoot) C(petra-sigstore) (its C(sigstoreKeys), inline, so nothing is
         fetched), which the O(keyless) policies refer to. Read on the controller. Goes with O(keyless).
     type: path
   trusted_root_digest:
@@ -208,7 +208,7 @@ options:
     type: str
   keyless:
     description:
-      - Keyless signatures to require at admission, in addition to the bundle key's countersignature: one
+      - Keyless signatures to require at admission, in addition to the bundle key's countersignature, with one
         C(ClusterImagePolicy) C(petra-keyless-<name>) per item, requiring a Sigstore bundle signature whose
         certificate chains to a CA of O(trusted_root) and names the identity and issuer, with its Rekor entry
         checked offline against the trusted root's log keys.
@@ -219,9 +219,9 @@ options:
     suboptions:
       glob:
         description:
-          - The images, as the C(verify_images) glob that verified them at build (C(cgr.dev/chainguard/*)): the
-            registry host written out, C(*) matching across C(/). The policy is written for where the load puts
-            them, C(<registry>/<source host>/<path>), with C(**).
+          - The images, as the C(verify_images) glob that verified them at build (C(cgr.dev/chainguard/*)), with
+            the registry host written out and C(*) matching across C(/). The policy is written for where the load
+            puts them, C(<registry>/<source host>/<path>), with C(**).
         type: str
         required: true
       name:

@@ -35,9 +35,9 @@ def root(instance, tmp_path):
     return instance.trusted_root(tmp_path / "trusted_root.json")
 
 
-def render(tmp_path, pub, root, keyless=KEYLESS, **options):
+def render(tmp_path, pub, root, keyless=None, **options):
     dest = tmp_path / "out"
-    result = run_platform(params_for(dest, pub, trusted_root=root, keyless=keyless, **options), False)
+    result = run_platform(params_for(dest, pub, trusted_root=root, keyless=keyless or KEYLESS, **options), False)
     return result, documents_of(dest)[1]
 
 

@@ -43,7 +43,7 @@ ARGUMENT_SPEC = dict(
     flux_interval=dict(type="str", default="10m"),
     trusted_root=dict(type="path"),
     trusted_root_digest=dict(type="str"),
-    keyless=dict(type="list", elements="dict", default=[], options=dict(
+    keyless=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
         glob=dict(type="str", required=True),
         name=dict(type="str"),
         identity=dict(type="str"),

@@ -197,19 +197,18 @@ def cluster_image_policies(settings):
     keys = settings.trusted_root.sigstore_keys
     policies = []
     for authority in settings.keyless:
+        check = {
+            "name": "keyless",
+            # The URLs name the instance; with trustRootRef, certificates chain to the TrustRoot's CAs and the Rekor
+            # entry is checked with its log keys, offline, from the Sigstore bundle's inclusion proof.
+            "keyless": {"url": keys["certificateAuthorities"][0]["uri"], "trustRootRef": TRUST_ROOT_NAME,
+                        "identities": [authority.identity]},
+            "ctlog": {"url": keys["tLogs"][0]["baseURL"], "trustRootRef": TRUST_ROOT_NAME},
+            # The format petra_bundle accepts for keyless sources: cosign v3 Sigstore bundles (referrers).
+            "signatureFormat": "bundle",
+        }
+        spec = {"images": [{"glob": authority.high_side_glob(settings.target)}], "authorities": [check],
+                "mode": "enforce"}
         policies.append(k8s_object(POLICY_API, "ClusterImagePolicy", POLICY_PREFIX + authority.name,
-                                   labels=settings.labels, spec={
-            "images": [{"glob": authority.high_side_glob(settings.target)}],
-            "authorities": [{
-                "name": "keyless",
-                # The URLs name the instance; with trustRootRef, certificates chain to the TrustRoot's CAs and the
-                # Rekor entry is checked with its log keys, offline, from the Sigstore bundle's inclusion proof.
-                "keyless": {"url": keys["certificateAuthorities"][0]["uri"],
-                            "trustRootRef": TRUST_ROOT_NAME, "identities": [authority.identity]},
-                "ctlog": {"url": keys["tLogs"][0]["baseURL"], "trustRootRef": TRUST_ROOT_NAME},
-                # The format petra_bundle accepts for keyless sources: cosign v3 Sigstore bundles (referrers).
-                "signatureFormat": "bundle",
-            }],
-            "mode": "enforce",
-        }))
+                                   labels=settings.labels, spec=spec))
     return policies
