@@ -193,6 +193,52 @@ options:
       - How often Flux reconciles the platform's sources, releases and kustomizations.
     type: str
     default: 10m
+  trusted_root:
+    description:
+      - The Sigstore C(trusted_root.json) the bundle was built with (the file given to the keyless C(verify_images)
+        rules of M(petra.core.petra_bundle); the bundle carries it as C(sigstore/trusted_root-<12 hex>.json) and
+        M(petra.core.petra_verify) returns it in C(trusted_roots)).
+      - Rendered as the policy-controller C(TrustRoot) C(petra-sigstore) (its C(sigstoreKeys), inline, so nothing is
+        fetched), which the O(keyless) policies refer to. Read on the controller. Goes with O(keyless).
+    type: path
+  trusted_root_digest:
+    description:
+      - C(sha256:<hex>) the O(trusted_root) file must have, e.g. the C(digest) M(petra.core.petra_verify) returned
+        for it; a different file is refused.
+    type: str
+  keyless:
+    description:
+      - Keyless signatures to require at admission, in addition to the bundle key's countersignature, with one
+        C(ClusterImagePolicy) C(petra-keyless-<name>) per item, requiring a Sigstore bundle signature whose
+        certificate chains to a CA of O(trusted_root) and names the identity and issuer, with its Rekor entry
+        checked offline against the trusted root's log keys.
+      - Policy-controller checks them in the namespaces opted in to it (O(signed_namespaces)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      glob:
+        description:
+          - The images, as the C(verify_images) glob that verified them at build (C(cgr.dev/chainguard/*)), with
+            the registry host written out and C(*) matching across C(/). The policy is written for where the load
+            puts them, C(<registry>/<source host>/<path>), with C(**).
+        type: str
+        required: true
+      name:
+        description: The policy's name suffix (lowercase letters, digits, C(-)); default the item's index.
+        type: str
+      identity:
+        description: The certificate identity (subject) exactly, e.g. Chainguard's release workflow.
+        type: str
+      identity_regexp:
+        description: A regular expression the certificate identity must match, instead of O(keyless[].identity).
+        type: str
+      issuer:
+        description: The OIDC issuer exactly, e.g. C(https://token.actions.githubusercontent.com).
+        type: str
+      issuer_regexp:
+        description: A regular expression the OIDC issuer must match, instead of O(keyless[].issuer).
+        type: str
 extends_documentation_fragment:
   - petra.core.attributes
   - petra.core.attributes.check_mode
@@ -220,6 +266,20 @@ EXAMPLES = r"""
       - key: team
         allowed_regex: "^[a-z][a-z0-9-]*$"
   register: platform
+
+- name: Also require Chainguard's keyless release signatures at admission
+  petra.core.petra_platform:
+    dest: /srv/petra/platform
+    registry: registry.high.example:5000/petra
+    public_key: /etc/petra/bundle.pub
+    cluster_name: alpha
+    signed_namespaces: [payments]
+    trusted_root: /etc/petra/sigstore/trusted_root.json   # the file verify_images used
+    keyless:
+      - name: chainguard
+        glob: cgr.dev/chainguard/*
+        identity: https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main
+        issuer: https://token.actions.githubusercontent.com
 
 - name: Give the bootstrap to the first server's Ignition config
   petra.core.petra_flatcar:
@@ -266,6 +326,10 @@ images:
   type: dict
 public_key_id:
   description: C(sha256:<hex>) of the bundle public key's SubjectPublicKeyInfo.
+  returned: always
+  type: str
+trusted_root_digest:
+  description: C(sha256:<hex>) of the O(trusted_root) file rendered as the C(TrustRoot); null without one.
   returned: always
   type: str
 """

@@ -285,6 +285,23 @@ carried_blobs:
   returned: success
   type: list
   elements: dict
+trusted_roots:
+  description:
+    - The Sigstore trusted roots the bundle carries (those that verified keyless source signatures or provenance at
+      build), each with its archive entry C(name) (C(sigstore/trusted_root-<12 hex>.json)), C(digest), C(size),
+      C(mediaType), and C(keyless), the identities it verified (C(glob), C(identity), C(issuer), and C(for)
+      C(signature) and/or C(provenance)). Empty when nothing was keyless.
+    - The entry is covered by the bundle signature; take it out with C(tar) and give it to
+      M(petra.core.petra_platform) as O(petra.core.petra_platform#module:trusted_root) with its C(digest) as
+      O(petra.core.petra_platform#module:trusted_root_digest) (see docs/platform.md).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "sigstore/trusted_root-3f0c1e9a2b7d.json", "digest": "sha256:3f0c1e9a2b7d...", "size": 5121,
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "keyless": [{"glob": "cgr.dev/chainguard/*", "for": ["signature"],
+                         "identity": "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main",
+                         "issuer": "https://token.actions.githubusercontent.com"}]}]
 metadata:
   description: The signed metadata without its entry list.
   returned: success

@@ -21,7 +21,9 @@ from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSCo
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run_load
+from ansible_collections.petra.core.plugins.module_utils.adapters.platform import run as run_platform
 from ansible_collections.petra.core.plugins.module_utils.adapters.verify import run as run_verify
+from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys, verify_bundle
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import ScanError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.custody.scan import Scanner
@@ -30,7 +32,8 @@ from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credent
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, load_signer
 from ansible_collections.petra.core.tests.conftest import REGISTRY_USER
-from ansible_collections.petra.core.tests.support import cosign_signer, fake_sigstore, images, pki, servers
+from ansible_collections.petra.core.tests.support import admission, cosign_signer, fake_sigstore, images, pki, servers
+from ansible_collections.petra.core.tests.unit.test_platform_render import documents_of, params_for
 
 PINNED = {"SOURCE_DATE_EPOCH": "1767225600"}
 HIGH_USER = ("loader", "high-Side-Passw0rd")
@@ -512,3 +515,64 @@ def test_review_sheet_of_a_custody_bundle(registry, sources, tmp_path, bundle_ke
     assert data["scan"]["scanner"] == "grype" and image["custody"]["target"] is None
     page = render_html(data)
     assert sources.refs["legacy"] in page and "1 medium" in page and "made for" in page
+
+
+def test_trusted_root_travels_in_the_bundle_and_admits_the_carried_signature(registry, sources, keyless, tmp_path,
+                                                                             bundle_key, ec_key):
+    """A bundle with a keyless source carries the trusted root that verified it, named by content with its digest in
+    the signed metadata, and petra_verify reports where it is; rendered by petra_platform from the file taken out of
+    the bundle, the TrustRoot and the keyless policy admit the image with the signature the bundle carried."""
+    refs = [keyless.refs["keyless"], sources.refs["legacy"]]
+    rules = keyless_rules(keyless) + [{"glob": "*/custody/legacy", "key": sources.pub}]
+    result = build(registry, tmp_path, refs, rules, key=bundle_key[0])
+    with open(keyless.root, "rb") as handle:
+        root_bytes = handle.read()
+    digest = "sha256:" + hashlib.sha256(root_bytes).hexdigest()
+    name = "sigstore/trusted_root-%s.json" % digest[7:19]
+    verified = run_verify({"path": result["path"], "public_keys": [bundle_key[1]], "signature": None})
+    assert verified["trusted_roots"] == verified["metadata"]["trustedRoots"] == [{
+        "name": name, "digest": digest, "size": len(root_bytes),
+        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "keyless": [{"glob": "*/custody/keyless*", "identity": KEYLESS_IDENTITY, "issuer": KEYLESS_ISSUER,
+                     "for": ["signature"]}]}]
+    carried_root = entry_bytes(result["path"], name)
+    assert carried_root == root_bytes
+    assert {"name": name, "digest": digest, "size": len(root_bytes)} in read_metadata(result["path"])["entries"]
+    # Reproducible: the same inputs make the same bundle, which is then left alone.
+    again = build(registry, tmp_path, refs, rules, key=bundle_key[0])
+    assert again["changed"] is False and again["sha256"] == result["sha256"]
+    # Only keyless rules bring a trusted root along.
+    plain = build(registry, tmp_path, [sources.refs["legacy"]], rules, key=bundle_key[0], name="plain.tar.zst")
+    assert "trustedRoots" not in verify_bundle(plain["path"], load_public_keys([bundle_key[1]]))["metadata"]
+
+    # The high side: the trusted root out of the verified bundle, its digest checked by petra_platform.
+    taken = tmp_path / "trusted_root.json"
+    taken.write_bytes(carried_root)
+    high = "registry.high.example:5000/petra"
+    image_host = keyless.refs["keyless"].split("/")[0]
+    platform = run_platform(params_for(tmp_path / "platform", ec_key[1], registry=high, trusted_root=str(taken),
+                                       trusted_root_digest=digest, keyless=[{
+                                           "name": "team", "glob": "%s/custody/keyless*" % image_host,
+                                           "identity": KEYLESS_IDENTITY, "issuer": KEYLESS_ISSUER}]), False)
+    assert platform["trusted_root_digest"] == digest
+    objects = documents_of(tmp_path / "platform")[1]
+    (image,) = [item for item in verify_bundle(result["path"], load_public_keys([bundle_key[1]]))["metadata"]["images"]
+                if item["ref"] == keyless.refs["keyless"]]
+    (attached,) = image["attached"]
+    manifest = json.loads(entry_bytes(result["path"], "blobs/sha256/" + attached["digest"].split(":")[1]))
+    carried = entry_bytes(result["path"], "blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1])
+    countersigned = json.loads(entry_bytes(result["path"], "blobs/sha256/" + image["countersignature"]["digest"][7:]))
+    layer = countersigned["layers"][-1]
+    payload = entry_bytes(result["path"], "blobs/sha256/" + layer["digest"][7:])
+    der = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    target = "%s/%s/custody/keyless@%s" % (high, image_host.replace(":", "-"), image["digest"])
+    # The platform key is not the bundle key here: the countersignature policy refuses, the keyless one admits.
+    admitted, verdicts = admission.evaluate(objects, target, image["digest"], admission.Carried([carried], [(payload, der)]))
+    assert verdicts["petra-keyless-team"] == "keyless" and verdicts["petra-bundle-signed"].startswith("refused")
+    rendered = run_platform(params_for(tmp_path / "platform", bundle_key[1], registry=high, trusted_root=str(taken),
+                                       keyless=[{"name": "team", "glob": "%s/custody/keyless*" % image_host,
+                                                 "identity": KEYLESS_IDENTITY, "issuer": KEYLESS_ISSUER}]), False)
+    assert rendered["changed"] is True
+    objects = documents_of(tmp_path / "platform")[1]
+    assert admission.evaluate(objects, target, image["digest"], admission.Carried([carried], [(payload, der)])) == (
+        True, {"petra-bundle-signed": "key", "petra-keyless-team": "keyless"})

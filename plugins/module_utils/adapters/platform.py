@@ -41,11 +41,21 @@ ARGUMENT_SPEC = dict(
     kube_bench_schedule=dict(type="str", default="0 3 * * *"),
     kube_bench_benchmark=dict(type="str", default="k3s-cis-1.8"),
     flux_interval=dict(type="str", default="10m"),
+    trusted_root=dict(type="path"),
+    trusted_root_digest=dict(type="str"),
+    keyless=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+        glob=dict(type="str", required=True),
+        name=dict(type="str"),
+        identity=dict(type="str"),
+        identity_regexp=dict(type="str"),
+        issuer=dict(type="str"),
+        issuer_regexp=dict(type="str"),
+    ), mutually_exclusive=[["identity", "identity_regexp"], ["issuer", "issuer_regexp"]]),
 )
 
 MUTUALLY_EXCLUSIVE = []
 REQUIRED_IF = []
-CONTROLLER_FILES = ("public_key",)
+CONTROLLER_FILES = ("public_key", "trusted_root")
 
 
 def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argument
@@ -66,4 +76,5 @@ def run(params, check_mode, playbook_dir=None):  # pylint: disable=unused-argume
         "bootstrap_manifests": bootstrap,
         "images": {role: settings.image(role) for role in sorted(settings.images)},
         "public_key_id": settings.public_key_id,
+        "trusted_root_digest": settings.trusted_root.digest if settings.trusted_root is not None else None,
     }

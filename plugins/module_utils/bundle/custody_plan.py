@@ -4,7 +4,8 @@
 # This module_utils file is private to the petra.core collection: not a public API.
 """Custody in the bundle plan: what comes with each image (signatures, attestations, SBOMs, referrers), its source
 verification against verify_images (its signature, and its SLSA provenance where the rule asks for it), the bundle
-key's countersignature of every digest, and the bundle's SBOM.
+key's countersignature of every digest, the bundle's SBOM, and the Sigstore trusted roots that verified keyless
+signatures or provenance (carried for admission on the high side).
 
 All of it is decided while planning, so the signed metadata still exists before the first layer is fetched. The
 custody formats themselves live in custody/; this file only puts their results into the plan.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from ansible_collections.petra.core.plugins.module_utils.custody import image_signatures as cosign
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import discover
 from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign
+from ansible_collections.petra.core.plugins.module_utils.custody.keyless import TRUSTED_ROOT_MEDIA_TYPE, CarriedRoots
 from ansible_collections.petra.core.plugins.module_utils.custody.provenance import ProvenanceVerifier
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import ENTRY_NAME as SBOM_NAME
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
@@ -35,6 +37,7 @@ class CreationCustody:
         self.provenance = ProvenanceVerifier(verifier) if verifier is not None else None
         self.scanner = scanner
         self.sbom = sbom
+        self.roots = CarriedRoots()
         self._previous = {}
         # A KMS key signs with a random nonce, so a fresh countersignature would differ from the last one and a
         # rebuild of unchanged content would look changed: the existing bundle's, by the same key, are reused.
@@ -70,8 +73,27 @@ class CreationCustody:
             provenance = self.provenance.verify(client, ref_text, ref, digest, attached)
             if provenance is not None:
                 entry["provenance"] = provenance
+            self._note_roots(ref_text, ref, entry)
         carried = next((item for item in attached if item.kind == "signature"), None)
         entry["countersignature"] = self.countersign(plan, ref.name, digest, carried)
+
+    def _note_roots(self, ref_text, ref, entry):
+        """The trusted roots that accepted this image's keyless signature or provenance, to be carried."""
+        rule = self.verifier.rule_for(ref_text, ref)
+        if entry["sourceVerification"].get("method") == "keyless":
+            self.roots.use(rule.trusted_root, rule.glob, rule.identity, rule.issuer, "signature")
+        provenance = entry.get("provenance") or {}
+        if provenance.get("status") == "verified" and provenance.get("method") == "keyless":
+            wanted = self.provenance.rules[rule.index]
+            self.roots.use(wanted.trusted_root, rule.glob, wanted.identity, wanted.issuer, "provenance")
+
+    def add_trusted_roots(self, plan):
+        """The trusted roots as named entries; returns their metadata records (empty when nothing was keyless)."""
+        records = []
+        for name, data, record in self.roots.entries():
+            plan.named.append((name, Blob.from_bytes(data, TRUSTED_ROOT_MEDIA_TYPE)))
+            records.append(record)
+        return records
 
     def countersign(self, plan, reference, digest, carried=None):
         """The countersignature of a manifest digest (an image, or a chart, manifest set or file artifact, which

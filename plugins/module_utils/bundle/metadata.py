@@ -69,6 +69,24 @@ _PROVENANCE = {
     "if": {"properties": {"status": {"const": "verified"}}},
     "then": {"required": ["method", "predicateType", "builderId", "buildType", "format", "attestation"]},
 }
+# The Sigstore trusted roots that verified keyless signatures or provenance at build, carried as named entries for
+# admission on the high side, with the identities each vouched for.
+_TRUSTED_ROOTS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name", "digest", "size", "keyless"],
+        "properties": {
+            "name": {"type": "string", "pattern": r"^sigstore/trusted_root-[a-f0-9]{12}\.json$"},
+            "digest": _DIGEST, "size": _SIZE, "mediaType": {"type": "string"},
+            "keyless": {"type": "array", "items": {
+                "type": "object", "required": ["glob", "identity", "issuer", "for"],
+                "properties": {"glob": {"type": "string"}, "identity": {"type": "string"},
+                               "issuer": {"type": "string"},
+                               "for": {"type": "array", "items": {"enum": ["signature", "provenance"]}}}}},
+        },
+    },
+}
 _COUNTERSIGNATURE = {
     "type": "object",
     "required": ["tag", "digest"],
@@ -141,6 +159,7 @@ SCHEMA = {
         "sbom": {"type": "object", "required": ["name", "digest"],
                  "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST}},
         "scan": _SCAN,
+        "trustedRoots": _TRUSTED_ROOTS,
         "delta": _DELTA,
         "charts": {"type": "array", "items": _COUNTERSIGNED_ITEM},
         "manifests": {"type": "array", "items": _COUNTERSIGNED_ITEM},

@@ -74,6 +74,9 @@ class Planner:
         }
         if sbom is not None:
             self.plan.metadata["sbom"] = sbom
+        roots = self.custody.add_trusted_roots(self.plan) if self.custody is not None else []
+        if roots:
+            self.plan.metadata["trustedRoots"] = roots
         self.plan.list_entries()
         return self.plan
 

@@ -177,4 +177,6 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
         "duration": round(time.monotonic() - started, 3),
         "metadata": bundle_metadata.summary(result.metadata),
         "delta": delta_record.summary(result.metadata),
+        # Where the Sigstore trusted roots of keyless sources are in the bundle (docs/platform.md, keyless admission).
+        "trusted_roots": list(result.metadata.get("trustedRoots") or []),
     }, result.metadata, result.digests)

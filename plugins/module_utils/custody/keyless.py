@@ -4,10 +4,13 @@
 # This module_utils file is private to the petra.core collection: not a public API.
 """Keyless Sigstore bundles verified offline: the ``sigstore`` library over a supplied ``trusted_root.json`` (Fulcio
 CAs, CT logs, Rekor keys), and the identity and OIDC issuer a Fulcio certificate names. Used for source signatures
-(verification.py) and SLSA provenance (provenance.py) alike.
+(verification.py) and SLSA provenance (provenance.py) alike; and the trusted roots that verified something, carried in
+the bundle so the high side can check the same signatures again (``CarriedRoots``).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError
 
@@ -96,3 +99,47 @@ def keyless_verifier(path):
                            hint="Give a trusted_root.json (media type "
                                 "application/vnd.dev.sigstore.trustedroot+json;version=0.1) with Fulcio CAs and "
                                 "transparency log keys", reason="trusted-root")
+
+
+TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+ENTRY_PREFIX = "sigstore/trusted_root-"
+
+
+class CarriedRoots:
+    """The trusted roots a build used to accept a keyless signature or provenance, each with the identities it
+    vouched for: they travel in the bundle as ``sigstore/trusted_root-<12 hex>.json`` so that admission on the high
+    side (policy-controller's TrustRoot, docs/platform.md) trusts exactly what the build trusted. Read once per file;
+    named by content, so the same file given to several rules is carried once."""
+
+    def __init__(self):
+        self._by_path = {}
+        self._roots = {}
+
+    def use(self, path, glob, identity, issuer, purpose):
+        """Record that the trusted root at ``path`` verified ``purpose`` (signature or provenance) for ``glob``."""
+        if path not in self._by_path:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                raise CustodyError("cannot read the trusted root %s to carry it: %s" % (path, exc.strerror),
+                                   reason="trusted-root", hint="trusted_root is read on the controller")
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            self._by_path[path] = digest
+            self._roots.setdefault(digest, {"data": data, "uses": set()})
+        self._roots[self._by_path[path]]["uses"].add((glob, identity, issuer, purpose))
+
+    def entries(self):
+        """[(entry name, bytes, metadata record)], by entry name; the record lists the keyless identities (rule
+        glob, identity, issuer, and what they were trusted for) this root verified."""
+        result = []
+        for digest, root in self._roots.items():
+            name = "%s%s.json" % (ENTRY_PREFIX, digest.split(":", 1)[1][:12])
+            keyless = {}
+            for glob, identity, issuer, purpose in root["uses"]:
+                keyless.setdefault((glob, identity, issuer), set()).add(purpose)
+            record = {"name": name, "digest": digest, "size": len(root["data"]), "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
+                      "keyless": [{"glob": glob, "identity": identity, "issuer": issuer, "for": sorted(purposes)}
+                                  for (glob, identity, issuer), purposes in sorted(keyless.items())]}
+            result.append((name, root["data"], record))
+        return sorted(result, key=lambda item: item[0])

@@ -31,6 +31,7 @@ from ansible_collections.petra.core.plugins.module_utils.platform import (
     flux,
     gatekeeper,
     imagepolicy,
+    keyless,
     network,
     runtime,
 )
@@ -83,6 +84,9 @@ def manifest_sets(settings):
     signed = imagepolicy.namespaces(settings)
     if signed:
         image_files["namespaces.yaml"] = signed
+    if settings.trusted_root is not None:
+        image_files["trust-root.yaml"] = [keyless.trust_root(settings)]
+        image_files["keyless-policies.yaml"] = keyless.cluster_image_policies(settings)
     return [
         ManifestSet("network-policies", {"default-deny.yaml": [network.default_deny(settings)],
                                          "allow-lists.yaml": network.allow_lists(settings)}),

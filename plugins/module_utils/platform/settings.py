@@ -12,7 +12,7 @@ import re
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry, host_component
 from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
-from ansible_collections.petra.core.plugins.module_utils.platform import catalog
+from ansible_collections.petra.core.plugins.module_utils.platform import catalog, keyless
 from ansible_collections.petra.core.plugins.module_utils.platform.errors import PlatformError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
@@ -93,6 +93,8 @@ class PlatformSettings:
         self.kube_bench_schedule = params.get("kube_bench_schedule") or "0 3 * * *"
         self.kube_bench_benchmark = params.get("kube_bench_benchmark") or "k3s-cis-1.8"
         self.flux_interval = params.get("flux_interval") or "10m"
+        # Keyless admission (platform/keyless.py): the trusted root the bundle carries and the identities to require.
+        self.trusted_root, self.keyless = keyless.parse(params)
         self.labels = {"app.kubernetes.io/part-of": "petra-platform", "app.kubernetes.io/managed-by": "petra",
                        "petra.dev/cluster": _label_value(self.cluster_name)}
 
