@@ -302,3 +302,9 @@ def test_reference_platform_manifest_sets_are_complete(tmp_path, ec_key):
     example = BundleSpec.from_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
                                                 "platform", "bundle.yml"))
     assert example.images == spec.images
+
+
+def test_a_high_side_name_is_traced_back_to_its_source_for_add():
+    assert str(completeness._source_name("high.example:5000/petra/ghcr.io/o/app:3")) == "ghcr.io/o/app:3"
+    assert str(completeness._source_name("ghcr.io/o/app@" + DIGEST)) == "ghcr.io/o/app@" + DIGEST
+    assert str(completeness._source_name("nginx:1.27")) == "docker.io/library/nginx:1.27"
