@@ -139,7 +139,7 @@ options:
       - V(add) resolves each missing image in its source registry and adds it, pinned by digest; one the registry
         cannot resolve is reported as "maybe" and not added.
       - A reference that cannot be known without rendering the chart (a template expression in a value) is always
-        "maybe": reported, never added, never a refusal.
+        a "maybe", reported but never added and never a refusal.
     type: str
     choices: [fail, warn, add]
     default: fail

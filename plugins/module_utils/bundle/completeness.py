@@ -86,7 +86,10 @@ def check(spec, plan, mode, add_image, pool):
     if mode not in MODES:
         raise BundleError("image_completeness %r is not one of %s" % (mode, ", ".join(MODES)))
     found = references(spec, plan)
-    carried = lambda: match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version)  # noqa: E731
+
+    def carried():
+        return match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version)
+
     result = match.report(found, carried())
     added = []
     if mode == "add":

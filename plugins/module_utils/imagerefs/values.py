@@ -96,8 +96,8 @@ def _image_mapping(mapping, path, chart, app_version):
         return found
     image = mapping.get("image")
     if isinstance(image, str) and image and _tag_of(mapping) is not None and ":" not in image.rsplit("/", 1)[-1]:
-        return [(_join(path, "image"), ) + _compose(None, image, _tag_of(mapping), _text(mapping.get("digest")),
-                                                     app_version)]
+        text, maybe = _compose(None, image, _tag_of(mapping), _text(mapping.get("digest")), app_version)
+        return [(_join(path, "image"), text, maybe)]
     return None
 
 
