@@ -126,6 +126,23 @@ options:
       - The zstd level (1 to 19). The level is recorded in the metadata; changing it rebuilds the bundle.
     type: int
     default: 3
+  image_completeness:
+    description:
+      - With O(state=present), what to do about images the bundle's manifest sets and charts reference but the bundle
+        does not carry (pod specs of every kind and of custom resources with pod templates, the values of k3s
+        C(HelmChart) and Flux C(HelmRelease) objects merged with each chart's C(values.yaml), the chart's
+        C(helm.sh/images) annotation, literal image references in its templates; and the C(oci://) artifacts of Flux
+        C(OCIRepository) and k3s C(HelmChart) objects). See C(docs/custody.md).
+      - V(fail) refuses the build (check mode too) and names each missing image with why it is needed (file, object,
+        field); nothing is written.
+      - V(warn) builds, and reports them in RV(image_completeness) and as warnings.
+      - V(add) resolves each missing image in its source registry and adds it, pinned by digest; one the registry
+        cannot resolve is reported as "maybe" and not added.
+      - A reference that cannot be known without rendering the chart (a template expression in a value) is always
+        a "maybe", reported but never added and never a refusal.
+    type: str
+    choices: [fail, warn, add]
+    default: fail
   force:
     description:
       - Rebuild even when O(dest) already holds the same bundle.
@@ -765,6 +782,23 @@ delta:
   type: dict
   sample: {"base": {"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}, "omitted_blobs": 41,
            "omitted_bytes": 1873264512, "carriers": [{"name": "platform", "version": "1.4.0", "sha256": "9f2c..."}]}
+image_completeness:
+  description:
+    - With O(state=present), what the bundle's manifest sets and charts reference (see O(image_completeness)), also
+      in check mode and when the build is refused (in the failure result).
+    - C(mode), the C(added) images (C(ref) as referenced, C(added) as put into the bundle, pinned by digest), and
+      C(discovered), C(missing) and C(maybe) lists of items with C(ref), C(kind) (C(image) or C(artifact)),
+      C(status) (C(present), C(missing), C(maybe) or C(unused)), C(image) (the bundle's reference that satisfies a
+      present image), C(reason) (why maybe or unused) and C(why), the places that reference it (C(source),
+      C(file), C(object), C(field)).
+  returned: state is present
+  type: dict
+  sample: {"mode": "fail", "added": [], "maybe": [], "missing": [],
+           "discovered": [{"ref": "registry.high.example:5000/petra/cgr.dev/chainguard/kubectl-fips:1.33.4-dev",
+                           "kind": "image", "status": "present", "image": "cgr.dev/chainguard/kubectl-fips:1.33.4-dev",
+                           "why": [{"source": "manifests/kube-bench", "file": "kube-bench.yaml",
+                                    "object": "CronJob kube-bench/kube-bench",
+                                    "field": "spec.jobTemplate.spec.template.spec.containers[0].image"}]}]}
 duration:
   description: Seconds the task took.
   returned: always

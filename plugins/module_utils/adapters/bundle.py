@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.bundle.completeness import MODES as COMPLETENESS_MODES
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.delta import DeltaBase
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
@@ -66,6 +67,7 @@ ARGUMENT_SPEC = merged(
     dest=dict(type="path"),
     signature=dict(type="path"),
     compression_level=dict(type="int", default=3),
+    image_completeness=dict(type="str", default="fail", choices=list(COMPLETENESS_MODES)),
     force=dict(type="bool", default=False),
     mode=dict(type="raw", default="0644"),
     src=dict(type="path"),
@@ -132,7 +134,7 @@ def run_create(params, check_mode, default_base_dir=None, progress=None):
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
                          check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]),
                          base=delta_base_from_params(params, signer), progress=progress,
-                         **custody)
+                         image_completeness=params["image_completeness"], **custody)
 
 
 def delta_base_from_params(params, signer):

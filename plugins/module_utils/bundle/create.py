@@ -21,6 +21,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle import delta as 
 from ansible_collections.petra.core.plugins.module_utils.bundle import delta_record
 from ansible_collections.petra.core.plugins.module_utils.bundle import timing
 from ansible_collections.petra.core.plugins.module_utils.bundle.archive import DEFAULT_LEVEL
+from ansible_collections.petra.core.plugins.module_utils.bundle.completeness import warnings as image_completeness_warnings
 from ansible_collections.petra.core.plugins.module_utils.bundle.custody_plan import CreationCustody
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
 from ansible_collections.petra.core.plugins.module_utils.bundle.planner import Planner
@@ -58,13 +59,15 @@ def _image_result(item):
 
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
                   force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None,
-                  progress=None):
+                  progress=None, image_completeness=None):
     """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
 
     ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
     (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM; ``base``
     (delta.DeltaBase) makes it a delta that leaves out the layers the base provides; ``progress``
-    (progress.Progress) counts what is written, or skipped when the bundle is already there."""
+    (progress.Progress) counts what is written, or skipped when the bundle is already there;
+    ``image_completeness`` (completeness.MODES) checks that every image the manifests and charts reference is
+    carried (None: not checked)."""
     started = time.monotonic()
     progress = or_null(progress)
     signature_path = signature_path or dest + ".sig"
@@ -75,9 +78,13 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     existing = read_metadata(dest) if (os.path.isfile(dest) and not force) else None
     custody = CreationCustody(signer, verifier, scanner, existing, sbom)
 
+    completeness = []
+
     def make_plan(moment):
         try:
-            built = Planner(spec, pool, moment, spool_dir, custody).build(signer_id, level)
+            planner = Planner(spec, pool, moment, spool_dir, custody, image_completeness)
+            built = planner.build(signer_id, level)
+            completeness[:] = [planner.completeness]
             return built if base is None else bundle_delta.apply(built, base)
         except RegistryError as exc:
             raise BundleError(exc.message, hint=exc.hint)
@@ -110,6 +117,11 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "created_from": plan.created.source,
         "delta": delta_record.summary(plan.metadata),
     }
+    if image_completeness:
+        result["image_completeness"] = completeness[0]
+        warnings = image_completeness_warnings(completeness[0])
+        if warnings:
+            result["warnings"] = warnings
     if plan.metadata.get("sbom"):
         document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
         result["sbom"] = dict(plan.metadata["sbom"], document=json.loads(document))

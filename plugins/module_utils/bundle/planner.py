@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts
+from ansible_collections.petra.core.plugins.module_utils.bundle import artifacts, completeness
 from ansible_collections.petra.core.plugins.module_utils.bundle import metadata as bundle_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle import timing
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
@@ -31,8 +31,10 @@ MAX_INDEX_DEPTH = 2
 class Planner:
     """Turns a BundleSpec into a BundlePlan."""
 
-    def __init__(self, spec, pool, created, spool_dir=None, custody=None):
+    def __init__(self, spec, pool, created, spool_dir=None, custody=None, image_completeness=None):
         self.spec = spec
+        self.image_completeness = image_completeness  # completeness.MODES, or None: not checked
+        self.completeness = None  # its report, once built
         self.pool = pool
         self.created = created  # timing.Created, or None: read from the image configs
         self.spool_dir = spool_dir
@@ -54,6 +56,10 @@ class Planner:
             self._add_manifest_set(item)
         for item in self.spec.files:
             self._add_file(item)
+        if self.image_completeness:
+            # After charts and manifest sets (their references), before the SBOM and metadata (images it adds).
+            self.completeness = completeness.check(self.spec, self.plan, self.image_completeness,
+                                                   self._add_discovered_image, self.pool)
         sbom = None
         if self.custody is not None and self.custody.sbom:
             sbom = self.custody.add_sbom(self.plan, self.spec, self.created)
@@ -157,6 +163,11 @@ class Planner:
                 mediatypes.ANNOTATION_IMAGE_NAME: str(ref),
                 mediatypes.ANNOTATION_PETRA_KIND: "image",
             }))
+
+    def _add_discovered_image(self, ref_text):
+        """An image the completeness check adds: for the platforms every image of the spec shares, if they agree."""
+        chosen = {tuple(item.get("platforms") or ()) for item in self.spec.images}
+        self._add_image(ref_text, list(chosen.pop()) if len(chosen) == 1 and () not in chosen else None)
 
     # -- charts, manifest sets, files -----------------------------------------------------------
     def _append(self, section, record, reference, digest):
