@@ -146,6 +146,39 @@ def trail(moto):
     return cloudtrail
 
 
+# ---- the nodes as running: what each instance answers the SSM Run Command script (set in the moto harness) ----
+
+APISERVER = ('time="2026-01-01T00:00:00Z" level=info msg="Running kube-apiserver --advertise-port=6443 '
+             '--audit-log-maxage=30 --audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log '
+             '--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml --token-auth-file=/var/lib/rancher/k3s/server/'
+             'cred/passwd --service-account-issuer=https://kubernetes.default.svc.cluster.local"')
+
+
+def node_stdout(role, k3s_sha, sshd="inactive", listen22="0", godebug="fips140=on", apiserver=APISERVER,
+                file_sha=None):
+    """What collect_running's script prints on a Petra node (the unit test runs the script itself)."""
+    unit = "k3s.service" if role == "server" else "k3s-agent.service"
+    lines = ["format=petra-node-evidence/1", "unit.sshd.service=%s" % sshd, "unit.sshd.socket=inactive",
+             "listen22=%s" % listen22, "k3s.unit=%s" % unit, "k3s.arg=/opt/bin/k3s", "k3s.arg=%s" % role,
+             "k3s.arg=--token=%s" % TOKEN, "k3s.env=GODEBUG=%s" % godebug, "k3s.exe=%s" % (file_sha or k3s_sha)]
+    if role == "server" and apiserver:
+        lines.append("k3s.apiserver=%s" % apiserver)
+    lines += ["file./opt/bin/k3s=%s" % (file_sha or k3s_sha), "end=ok"]
+    return "\n".join(lines) + "\n"
+
+
+def answer_nodes(w, **answer):
+    """Every instance of the cluster answers as a compliant node would, changed by ``answer``."""
+    pages = w.ec2.describe_instances(Filters=[{"Name": "tag:petra:cluster", "Values": [w.name]}])
+    nodes = {}
+    for reservation in pages["Reservations"]:
+        for item in reservation["Instances"]:
+            role = {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}["petra:role"]
+            nodes[item["InstanceId"]] = role
+            w.moto.node_answers[item["InstanceId"]] = {"stdout": node_stdout(role, w.k3s_sha, **answer)}
+    return nodes
+
+
 # ---- the Kubernetes side: what petra_platform renders, as the API server holds it ----
 
 def platform_settings(registry_host, public_pem):
@@ -256,6 +289,8 @@ def world(request, moto, trail, carried, shared_cluster, tmp_path, tls_material)
                               key=assessment_key, pub=pki.write_ec_key(assessment_key),
                               trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s)
     w.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    w.k3s_sha = hashlib.sha256(open(k3s, "rb").read()).hexdigest()
+    w.nodes = answer_nodes(w)
     (tmp_path / "high").mkdir()
     (tmp_path / "trust").mkdir()
     with servers.Registry(str(tmp_path / "high"), tls=tls_material, users=dict([HIGH_USER])) as high, \
@@ -415,6 +450,14 @@ def breaks(world, what):
         document = json.loads(world.trust_state.read_text())
         document["entries"][0]["version"] = "9.9.9"
         world.trust_state.write_text(json.dumps(document))
+    elif what == "sshd-active":
+        answer_nodes(world, sshd="active", listen22="1")
+    elif what == "k3s-replaced":
+        answer_nodes(world, file_sha="ee" * 32)
+    elif what == "no-fips-env":
+        answer_nodes(world, godebug="x509sha1=1")
+    elif what == "no-audit":
+        answer_nodes(world, apiserver=APISERVER.replace("--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml ", ""))
     elif what == "unverified-source":
         load_into(world.high, world.carried.unverified, world.carried.pub, world.trust_state)
     else:
@@ -435,6 +478,11 @@ BREAKAGES = [
     ("bench-fails", "cluster.kube-bench", {"cm-7_obj.a"}, "1 CIS test(s) failed (1.2.1)"),
     ("trust-state-edited", "custody.trust-state", {"sr-4_obj-3", "si-7_obj.a-3"}, "was edited"),
     ("unverified-source", "custody.records-documented", {"sr-4_obj-1"}, "was not verified when the bundle was built"),
+    ("sshd-active", "nodes.running.no-sshd", {"ac-6_obj", "cm-7_obj.b-5"}, "sshd.service is active"),
+    ("k3s-replaced", "nodes.running.k3s", {"si-7_obj.a-1", "cm-7_obj.a", "sc-13_obj.b"},
+     "/opt/bin/k3s has sha256 " + "ee" * 32),
+    ("no-fips-env", "nodes.running.fips-env", {"sc-13_obj.b"}, "runs without GODEBUG=fips140=on (GODEBUG=x509sha1=1)"),
+    ("no-audit", "nodes.running.audit-logging", {"au-2_obj.c-1"}, "the running apiserver has no audit-policy-file"),
 ]
 
 
@@ -511,3 +559,28 @@ def test_unreadable_sources_are_not_collected_never_passed(world):
     planned = assess(world, check_mode=True)
     assert planned["changed"] is True and planned["path"] is None
     assert sorted(os.listdir(world.tmp / "assessments")) == [result["run_id"], "latest"]
+
+
+def test_nodes_that_cannot_be_asked_are_not_collected(world):
+    """A node SSM does not manage, a command that fails and one that never ends (bounded wait) are each reported as
+    not collected with the reason, and their objectives are not-satisfied (reason other), never passed."""
+    (instance, _role), = world.nodes.items()
+    cases = [({"managed": False}, "is not managed by SSM"),
+             ({"status": "Failed", "stderr": "systemctl: permission denied"},
+              "ended Failed (Failed): systemctl: permission denied"),
+             ({"status": "InProgress"}, "did not answer within 2 s (status InProgress)"),
+             ({"stdout": "format=petra-node-evidence/1\nunit.sshd.service=inactive\n"}, "the answer is incomplete")]
+    for number, (answer, words) in enumerate(cases):
+        world.moto.node_answers[instance] = answer
+        result = assess(world, sources=["aws", "nodes", "nodes-running"], node_command_timeout=2,
+                        node_command_poll=0.2, dest=str(world.tmp / ("case-%d" % number)))
+        checks, verdicts = states(result)
+        for name in ("nodes.running.no-sshd", "nodes.running.k3s", "nodes.running.fips-env",
+                     "nodes.running.audit-logging"):
+            assert checks[name] == "not-collected", (answer, name, checks[name])
+            assert any(words in problem and instance in problem for problem in problems_of(result, name)), \
+                problems_of(result, name)
+        assert verdicts["cm-7_obj.b-5"] == ("not-satisfied", "other")
+        assert checks["nodes.no-ssh"] == "pass"  # the config as launched is still read
+        with open(os.path.join(result["path"], "evidence", "nodes-running", "commands.json")) as handle:
+            assert "notCollected" in json.load(handle)["nodes"][0]

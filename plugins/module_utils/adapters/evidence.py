@@ -13,7 +13,8 @@ from ansible_collections.petra.core.plugins.module_utils.evidence.assess import 
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws import AWSCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluster import ClusterCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_custody import CustodyCollector
-from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import NodeCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import K3S_PATHS, NodeCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_running import RunningCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
 from ansible_collections.petra.core.plugins.module_utils.flatcar.iam import READ_POLICY
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
@@ -58,6 +59,8 @@ ARGUMENT_SPEC = merged(
     required_tracing_policies=dict(type="list", elements="str", default=DEFAULT_TRACING_POLICIES),
     node_inline_policies=dict(type="list", elements="str", default=[READ_POLICY]),
     organization_parameters=dict(type="dict", default={}),
+    node_command_timeout=dict(type="int", default=120),
+    node_command_poll=dict(type="float", default=2.0),
 )
 MUTUALLY_EXCLUSIVE = list(SIGNING_MUTUALLY_EXCLUSIVE)
 REQUIRED_IF = []
@@ -71,12 +74,19 @@ def collectors(params):
     state = {}
 
     def aws(store):
-        state["aws"] = AWSCollector(store, AWSConnection.from_params(params), params["cluster_name"]).collect()
+        state["connection"] = AWSConnection.from_params(params)
+        state["aws"] = AWSCollector(store, state["connection"], params["cluster_name"]).collect()
 
     def nodes(store):
         if "aws" not in state:
             raise EvidenceError("node configurations are read from EC2 user data: select the aws source too")
         NodeCollector(store, state["aws"], params.get("k3s_binary")).collect()
+
+    def nodes_running(store):
+        if "aws" not in state:
+            raise EvidenceError("the nodes are found and asked through AWS: select the aws source too")
+        RunningCollector(store, state["aws"], state["connection"], K3S_PATHS, params["node_command_timeout"],
+                         params["node_command_poll"]).collect()
 
     def cluster(store):
         if not params.get("kubeconfig"):
@@ -87,7 +97,8 @@ def collectors(params):
         pool = client_pool_from_params(params) if params.get("registry") else None
         CustodyCollector(store, params.get("trust_state"), pool).collect()
 
-    for name, function in (("aws", aws), ("nodes", nodes), ("cluster", cluster), ("custody", custody)):
+    for name, function in (("aws", aws), ("nodes", nodes), ("nodes-running", nodes_running), ("cluster", cluster),
+                           ("custody", custody)):
         if name in wanted:
             result[name] = function
     return result

@@ -35,7 +35,7 @@ MANIFEST_FILE = "evidence-manifest.json"
 REPORT_FILE = "report.html"
 LATEST = "latest"
 TOOL_VERSION = "0.1.0"
-SOURCES = ("aws", "nodes", "cluster", "custody")
+SOURCES = ("aws", "nodes", "nodes-running", "cluster", "custody")
 
 
 def utc(moment):

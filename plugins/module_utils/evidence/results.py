@@ -29,6 +29,7 @@ IMPORT_AP = "urn:petra:assessment-plan:compliance-assess"
 SOURCES = {
     "aws": "AWS resources of the cluster (EC2, IAM, CloudTrail)",
     "nodes": "Node configurations as launched (Ignition) and the k3s binary they pin",
+    "nodes-running": "The nodes as running, read with SSM Run Command (AWS-RunShellScript)",
     "cluster": "Kubernetes API of the cluster",
     "custody": "Trust state, custody records and the high-side registry",
 }
