@@ -126,6 +126,18 @@ options:
       - Seconds between two reads of the SSM command invocations.
     type: float
     default: 2.0
+  previous:
+    description:
+      - An earlier assessment to compare with - its run directory or its C(assessment-results.json), with the C(.sig)
+        beside it. Its signature is verified first; when it does not verify the task fails and nothing is collected.
+      - The result (RV(comparison)), the OSCAL findings (prop C(change-since-previous)) and the report then list per
+        objective what changed - newly failing, newly satisfied, another status, or the same status with other
+        evidence or check states.
+    type: path
+  previous_public_key:
+    description:
+      - The public key (path or PEM) that signed O(previous), when it is not the key of O(signing_key).
+    type: str
   organization_parameters:
     description:
       - Values of the organization-defined parameters (NIST's ids, for example C(au-02_odp.01), C(sr-04_odp)),
@@ -235,6 +247,14 @@ cluster:
   description: The cluster assessed.
   returned: success
   type: str
+comparison:
+  description:
+    - With O(previous) - C(previous) (C(path), C(sha256), C(uuid), C(run), C(signer) of the earlier document) and
+      C(changes), per objective that changed - C(objective), C(control), C(change) (C(newly-failing),
+      C(newly-satisfied), C(status-changed), C(evidence-changed)), C(before), C(after), C(evidence) (files whose
+      SHA-256 differs) and C(checks) (checks whose state differs).
+  returned: when previous is given
+  type: dict
 """
 
 from ansible_collections.petra.core.plugins.module_utils.adapters import evidence as adapter

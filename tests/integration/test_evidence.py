@@ -584,3 +584,46 @@ def test_nodes_that_cannot_be_asked_are_not_collected(world):
         assert checks["nodes.no-ssh"] == "pass"  # the config as launched is still read
         with open(os.path.join(result["path"], "evidence", "nodes-running", "commands.json")) as handle:
             assert "notCollected" in json.load(handle)["nodes"][0]
+
+
+LIVE = ["aws", "nodes", "nodes-running", "cluster"]
+
+
+def test_comparison_with_a_previous_assessment(world):
+    """The findings that changed since an earlier run, per objective, in the result, the OSCAL findings and the
+    report; an earlier document whose signature does not verify is refused, saying so."""
+    first = assess(world, sources=LIVE)
+    breaks(world, "admin")
+    later = assess(world, sources=LIVE, previous=first["path"])
+    comparison = later["comparison"]
+    assert comparison["previous"]["sha256"] == hashlib.sha256(open(first["assessment_results"], "rb").read()).hexdigest()
+    changed = {item["objective"]: item for item in comparison["changes"]}
+    assert changed["ac-6_obj"]["change"] == "newly-failing"
+    assert changed["ac-6_obj"]["before"] == "satisfied (pass)" and changed["ac-6_obj"]["after"] == "not-satisfied (fail)"
+    assert "evidence/cluster/clusterrolebindings.json" in changed["ac-6_obj"]["evidence"]
+    assert "cluster.cluster-admin: pass -> fail" in changed["ac-6_obj"]["checks"]
+    assert not any(item["change"] in ("newly-failing", "newly-satisfied") for oid, item in changed.items()
+                   if oid != "ac-6_obj")
+    with open(later["assessment_results"]) as handle:
+        document = json.load(handle)
+    assert results.verify_links(document, later["path"]) == []
+    finding = next(f for f in document["assessment-results"]["results"][0]["findings"]
+                   if f["target"]["target-id"] == "ac-6_obj")
+    assert {"name": "change-since-previous", "ns": results.PETRA_NS, "value": "newly-failing"} in finding["props"]
+    html = open(later["report"]).read()
+    assert 'id="changes"' in html and 'class="change-newly-failing">newly-failing' in html
+    # Against the broken run, repairing it is newly satisfied.
+    requests.delete(world.kube.url + "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/ops-admin",
+                    timeout=10).raise_for_status()
+    repaired = assess(world, sources=LIVE, previous=later["path"])
+    assert {item["objective"]: item["change"] for item in repaired["comparison"]["changes"]}["ac-6_obj"] == \
+        "newly-satisfied"
+    # An edited earlier document is refused before anything is collected.
+    with open(first["assessment_results"], "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(Exception, match="does not verify with the key .*no comparison was made"):
+        assess(world, previous=first["path"])
+    other = str(world.tmp / "other.pem")
+    pki.write_ec_key(other)
+    with pytest.raises(Exception, match="does not verify"):
+        assess(world, previous=later["path"], signing_key=other)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.evidence import compare
 from ansible_collections.petra.core.plugins.module_utils.evidence.assess import SOURCES, Assessment
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws import AWSCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluster import ClusterCollector
@@ -31,6 +32,7 @@ from ansible_collections.petra.core.plugins.module_utils.options.signing import 
 )
 from ansible_collections.petra.core.plugins.module_utils.options.specs import merged
 from ansible_collections.petra.core.plugins.module_utils.platform import gatekeeper, runtime
+from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_public_key
 
 DEFAULT_CONSTRAINTS = [policy.constraint for policy in gatekeeper.POLICIES if policy.name != "k8spetrarequiredlabels"]
 DEFAULT_TRACING_POLICIES = [make({})["metadata"]["name"]
@@ -61,10 +63,13 @@ ARGUMENT_SPEC = merged(
     organization_parameters=dict(type="dict", default={}),
     node_command_timeout=dict(type="int", default=120),
     node_command_poll=dict(type="float", default=2.0),
+    previous=dict(type="path"),
+    previous_public_key=dict(type="str", no_log=False),
 )
 MUTUALLY_EXCLUSIVE = list(SIGNING_MUTUALLY_EXCLUSIVE)
 REQUIRED_IF = []
-CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key") + KUBE_CONTROLLER_FILES
+CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key", "previous",
+                    "previous_public_key") + KUBE_CONTROLLER_FILES
 
 
 def collectors(params):
@@ -128,6 +133,11 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
             raise EvidenceError("organization_parameters has the key %r, which is not a parameter id" % name,
                                 hint="Use NIST's ids, for example au-02_odp.01 or sr-04_odp", reason="parameters")
         recorded["odp.%s" % name] = value
+    previous = None
+    if params.get("previous"):  # refused before anything is collected when its signature does not verify
+        key = load_public_key(params["previous_public_key"]) if params.get("previous_public_key") else \
+            signer.public_key()
+        previous = compare.load(params["previous"], key)
     assessment = Assessment(params["cluster_name"], params["dest"], collectors(params), settings, signer,
-                            parameters={name: str(value) for name, value in recorded.items()})
+                            parameters={name: str(value) for name, value in recorded.items()}, previous=previous)
     return assessment.run(check_mode=check_mode)

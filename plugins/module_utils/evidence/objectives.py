@@ -36,7 +36,8 @@ MANUAL = {
                    "an organizational act no system state shows", []),
     "au-2_obj.d": (["EXAMINE"], "The rationale for the selected event types is a document", []),
     "au-2_obj.e": (["EXAMINE"], "Review and update of the selected event types at the defined frequency "
-                   "(AU-02_ODP[04]) is a process; Petra does not yet compare event types with a previous assessment",
+                   "(AU-02_ODP[04]) is a process; with a previous assessment given, changes of the event-type evidence "
+                   "since then are listed (supporting, not proving, the review)",
                    []),
     "sc-13_obj.a": (["EXAMINE", "INTERVIEW"], "Which cryptographic uses exist (SC-13_ODP[01]) is determined by the "
                     "organization; Petra checks the uses it knows (sc-13_obj.b)", []),
