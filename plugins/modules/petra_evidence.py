@@ -126,6 +126,19 @@ options:
       - Seconds between two reads of the SSM command invocations.
     type: float
     default: 2.0
+  transfer_records:
+    description:
+      - The directory of the cross-domain transfer records M(petra.core.petra_diode) wrote - the signed part indexes
+        (C(<name>.parts.json)) and AWS Diode receipts (its O(petra.core.petra_diode#module:receipt) files) - kept after
+        receiving. Every loaded bundle of the custody records must have a part index that verifies with
+        O(transfer_public_key) and names its SHA-256; a receipt that names that index must give its SHA-256 and
+        transfers that succeeded. Without it, check C(custody.transfer-records) is not collected.
+    type: path
+  transfer_public_key:
+    description:
+      - The bundle signers' public keys (paths or PEM) the part indexes are verified with.
+    type: list
+    elements: str
   previous:
     description:
       - An earlier assessment to compare with - its run directory or its C(assessment-results.json), with the C(.sig)

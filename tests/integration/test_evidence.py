@@ -28,6 +28,7 @@ from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import 
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
+from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
 from ansible_collections.petra.core.plugins.module_utils.evidence import results
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
@@ -87,10 +88,24 @@ def carried(registry, tmp_path_factory):
         return create_bundle(spec, str(work / ("%s.tar.zst" % name)), load_signer(bundle_key), pool,
                              environ={"SOURCE_DATE_EPOCH": "1767225600"}, verifier=SourceVerifier(rules))["path"]
 
+    signed = build("platform", [{"glob": "%s/evidence/*" % server.host, "key": source_pub}])
+    unverified = build("unverified", [{"glob": "%s/evidence/*" % server.host, "method": "none"}])
+    # Both bundles crossed: the part indexes petra_diode writes (directory transport), and for the first a receipt
+    # as the AWS Diode transport writes it, naming the index with its SHA-256.
+    transfers = work / "transfers"
+    transfers.mkdir()
+    (work / "outbox").mkdir()
+    for bundle in (signed, unverified):
+        sent = transfer.send_to_directory(bundle, str(work / "outbox"), load_signer(bundle_key), "2MB")
+        shutil.copy(os.path.join(str(work / "outbox"), sent["index"]), str(transfers))
+    index = next(name for name in os.listdir(str(transfers)) if name.startswith("platform"))
+    s3transport.write_receipt(s3transport.receipt([{
+        "name": index, "key": "petra/" + index, "sha256": hashlib.sha256((transfers / index).read_bytes()).hexdigest(),
+        "transfer": {"transferId": "t-1", "status": "SUCCEEDED", "dateSent": 1767225600, "dateReceived": 1767225660}}],
+        "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b", "low-side"), str(transfers / "platform-receipt.json"))
     return types.SimpleNamespace(
-        host=server.host, digest=digest, stray=stray, layout=layout, pub=bundle_pub,
-        signed=build("platform", [{"glob": "%s/evidence/*" % server.host, "key": source_pub}]),
-        unverified=build("unverified", [{"glob": "%s/evidence/*" % server.host, "method": "none"}]))
+        host=server.host, digest=digest, stray=stray, layout=layout, pub=bundle_pub, signed=signed,
+        unverified=unverified, transfers=str(transfers), index=index)
 
 
 def load_into(high, bundle, pub, trust_state):
@@ -287,7 +302,8 @@ def world(request, moto, trail, carried, shared_cluster, tmp_path, tls_material)
     assessment_key = str(tmp_path / "assessment.pem")
     w = types.SimpleNamespace(name=name, moto=moto, carried=carried, tmp=tmp_path, kms_key=kms_key,
                               key=assessment_key, pub=pki.write_ec_key(assessment_key),
-                              trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s)
+                              trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s,
+                              transfers=carried.transfers)
     w.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
     w.k3s_sha = hashlib.sha256(open(k3s, "rb").read()).hexdigest()
     w.nodes = answer_nodes(w)
@@ -309,6 +325,7 @@ def assess(w, **extra):
                         k3s_binary=w.k3s, trust_state=str(w.trust_state), registry=w.high.host + "/mirror",
                         ca_file=w.high.tls["ca.pem"], registry_username=HIGH_USER[0], registry_password=HIGH_USER[1],
                         api_cidrs=API_CIDRS, kms_key_id=w.kms_key, signing_key=w.key,
+                        transfer_records=w.transfers, transfer_public_key=[w.carried.pub],
                         organization_parameters={"sr-04_odp": "container images and node images"})
     params.update(extra)
     check_mode = params.pop("check_mode", False)
@@ -458,6 +475,20 @@ def breaks(world, what):
         answer_nodes(world, godebug="x509sha1=1")
     elif what == "no-audit":
         answer_nodes(world, apiserver=APISERVER.replace("--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml ", ""))
+    elif what in ("no-transfer-record", "index-edited", "receipt-differs"):
+        copy_dir = str(world.tmp / "transfers")
+        shutil.copytree(world.carried.transfers, copy_dir)
+        world.transfers = copy_dir
+        path = os.path.join(copy_dir, world.carried.index)
+        if what == "no-transfer-record":
+            os.unlink(path)
+        elif what == "index-edited":
+            document = json.load(open(path))
+            document["index"]["bundle"]["size"] += 1
+            json.dump(document, open(path, "w"))
+        else:
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
     elif what == "unverified-source":
         load_into(world.high, world.carried.unverified, world.carried.pub, world.trust_state)
     else:
@@ -478,6 +509,12 @@ BREAKAGES = [
     ("bench-fails", "cluster.kube-bench", {"cm-7_obj.a"}, "1 CIS test(s) failed (1.2.1)"),
     ("trust-state-edited", "custody.trust-state", {"sr-4_obj-3", "si-7_obj.a-3"}, "was edited"),
     ("unverified-source", "custody.records-documented", {"sr-4_obj-1"}, "was not verified when the bundle was built"),
+    ("no-transfer-record", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "has no transfer record: no part index that verifies names it"),
+    ("index-edited", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "is not signed by any of the given keys"),
+    ("receipt-differs", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "receipt platform-receipt.json records platform"),
     ("sshd-active", "nodes.running.no-sshd", {"ac-6_obj", "cm-7_obj.b-5"}, "sshd.service is active"),
     ("k3s-replaced", "nodes.running.k3s", {"si-7_obj.a-1", "cm-7_obj.a", "sc-13_obj.b"},
      "/opt/bin/k3s has sha256 " + "ee" * 32),
@@ -556,6 +593,11 @@ def test_unreadable_sources_are_not_collected_never_passed(world):
     assert "cannot use the kubeconfig" in problems_of(result, "cluster.kube-bench")[0]
     assert verdicts["cm-7_obj.b-2"] == ("not-satisfied", "other")
     assert verdicts["sr-4_obj-3"] == ("satisfied", "pass")  # custody alone proves this one
+    assert checks["custody.transfer-records"] == "pass"
+    unrecorded = assess(world, sources=["custody"], transfer_records=None, dest=str(world.tmp / "no-transfers"))
+    assert states(unrecorded)[0]["custody.transfer-records"] == "not-collected"
+    assert "no transfer_records was given" in problems_of(unrecorded, "custody.transfer-records")[0]
+    assert states(unrecorded)[1]["sr-4_obj-1"] == ("not-satisfied", "other")
     planned = assess(world, check_mode=True)
     assert planned["changed"] is True and planned["path"] is None
     assert sorted(os.listdir(world.tmp / "assessments")) == [result["run_id"], "latest"]

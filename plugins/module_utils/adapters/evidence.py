@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.evidence import compare
 from ansible_collections.petra.core.plugins.module_utils.evidence.assess import SOURCES, Assessment
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws import AWSCollector
@@ -16,6 +17,7 @@ from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluste
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_custody import CustodyCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import K3S_PATHS, NodeCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_running import RunningCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_transfers import read_transfers
 from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
 from ansible_collections.petra.core.plugins.module_utils.flatcar.iam import READ_POLICY
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
@@ -32,7 +34,6 @@ from ansible_collections.petra.core.plugins.module_utils.options.signing import 
 )
 from ansible_collections.petra.core.plugins.module_utils.options.specs import merged
 from ansible_collections.petra.core.plugins.module_utils.platform import gatekeeper, runtime
-from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_public_key
 
 DEFAULT_CONSTRAINTS = [policy.constraint for policy in gatekeeper.POLICIES if policy.name != "k8spetrarequiredlabels"]
 DEFAULT_TRACING_POLICIES = [make({})["metadata"]["name"]
@@ -63,13 +64,15 @@ ARGUMENT_SPEC = merged(
     organization_parameters=dict(type="dict", default={}),
     node_command_timeout=dict(type="int", default=120),
     node_command_poll=dict(type="float", default=2.0),
+    transfer_records=dict(type="path"),
+    transfer_public_key=dict(type="list", elements="str", no_log=False),
     previous=dict(type="path"),
     previous_public_key=dict(type="str", no_log=False),
 )
 MUTUALLY_EXCLUSIVE = list(SIGNING_MUTUALLY_EXCLUSIVE)
 REQUIRED_IF = []
-CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key", "previous",
-                    "previous_public_key") + KUBE_CONTROLLER_FILES
+CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key", "previous", "previous_public_key",
+                    "transfer_records", "transfer_public_key") + KUBE_CONTROLLER_FILES
 
 
 def collectors(params):
@@ -101,6 +104,10 @@ def collectors(params):
     def custody(store):
         pool = client_pool_from_params(params) if params.get("registry") else None
         CustodyCollector(store, params.get("trust_state"), pool).collect()
+        store.gather("custody/transfers.json", "Signed part indexes and Diode receipts of the cross-domain transfers",
+                     lambda: read_transfers(params.get("transfer_records"),
+                                            load_public_keys(params["transfer_public_key"])
+                                            if params.get("transfer_public_key") else []))
 
     for name, function in (("aws", aws), ("nodes", nodes), ("nodes-running", nodes_running), ("cluster", cluster),
                            ("custody", custody)):
@@ -135,7 +142,7 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
         recorded["odp.%s" % name] = value
     previous = None
     if params.get("previous"):  # refused before anything is collected when its signature does not verify
-        key = load_public_key(params["previous_public_key"]) if params.get("previous_public_key") else \
+        key = load_public_keys([params["previous_public_key"]])[0] if params.get("previous_public_key") else \
             signer.public_key()
         previous = compare.load(params["previous"], key)
     assessment = Assessment(params["cluster_name"], params["dest"], collectors(params), settings, signer,
