@@ -43,8 +43,8 @@ def _run(check_id, tmp_path, nodes, ignition=None):
 
 
 def test_partly_collected_is_not_collected_and_a_failure_still_fails(tmp_path):
-    good = {"InstanceId": "i-1", "role": "agent", "facts": {"unit.sshd.service": "inactive",
-                                                             "unit.sshd.socket": "inactive", "listen22": "0"}}
+    facts = {"unit.sshd.service": "inactive", "unit.sshd.socket": "inactive", "listen22": "0"}
+    good = {"InstanceId": "i-1", "role": "agent", "facts": facts}
     bad = {"InstanceId": "i-2", "role": "agent", "facts": dict(good["facts"], listen22="1")}
     away = {"InstanceId": "i-3", "role": "agent", "notCollected": "instance i-3 is not managed by SSM"}
     assert _run("nodes.running.no-sshd", tmp_path, [good]).state == PASS

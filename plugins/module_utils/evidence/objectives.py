@@ -30,7 +30,8 @@ SATISFIED, NOT_SATISFIED = "satisfied", "not-satisfied"
 MANUAL = {
     "au-2_obj.a": (["EXAMINE"], "Whether the event types found (CloudTrail selectors, the k3s audit policy, Tetragon "
                    "TracingPolicies; attached) are the types the organization identified (AU-02_ODP[01]) is a document "
-                   "review", ["aws.cloudtrail.selected", "nodes.audit-logging", "nodes.running.audit-logging",
+                   "review",
+                   ["aws.cloudtrail.selected", "nodes.audit-logging", "nodes.running.audit-logging",
                     "cluster.tetragon.policies"]),
     "au-2_obj.b": (["INTERVIEW", "EXAMINE"], "Coordination of event logging with other organizational entities is "
                    "an organizational act no system state shows", []),
