@@ -50,10 +50,14 @@ options:
       - The evidence sources to read. A source left out is not skipped silently - the checks that need it are reported
         as not collected.
       - C(nodes) reads EC2 user data and needs C(aws).
+      - C(nodes-running) asks every running instance of the cluster what it runs, with SSM Run Command
+        (C(AWS-RunShellScript), a read-only script); it needs C(aws), and the caller needs C(ssm:SendCommand) on the
+        instances and C(ssm:GetCommandInvocation). An instance that is stopped, not managed by SSM, whose command
+        fails or does not answer within O(node_command_timeout) is reported as not collected.
     type: list
     elements: str
-    choices: [aws, nodes, cluster, custody]
-    default: [aws, nodes, cluster, custody]
+    choices: [aws, nodes, nodes-running, cluster, custody]
+    default: [aws, nodes, nodes-running, cluster, custody]
   k3s_binary:
     description:
       - The k3s binary (or systemd-sysext image) on the controller that the nodes' Ignition configs pin, for its Go build
@@ -111,6 +115,42 @@ options:
     type: list
     elements: str
     default: [petra-node-read]
+  node_command_timeout:
+    description:
+      - Seconds to wait, for all instances together, for the answers of the SSM command (source C(nodes-running));
+        also the command's own execution timeout (at least 30).
+    type: int
+    default: 120
+  node_command_poll:
+    description:
+      - Seconds between two reads of the SSM command invocations.
+    type: float
+    default: 2.0
+  transfer_records:
+    description:
+      - The directory of the cross-domain transfer records M(petra.core.petra_diode) wrote - the signed part indexes
+        (C(<name>.parts.json)) and AWS Diode receipts (its O(petra.core.petra_diode#module:receipt) files) - kept after
+        receiving. Every loaded bundle of the custody records must have a part index that verifies with
+        O(transfer_public_key) and names its SHA-256; a receipt that names that index must give its SHA-256 and
+        transfers that succeeded. Without it, check C(custody.transfer-records) is not collected.
+    type: path
+  transfer_public_key:
+    description:
+      - The bundle signers' public keys (paths or PEM) the part indexes are verified with.
+    type: list
+    elements: str
+  previous:
+    description:
+      - An earlier assessment to compare with - its run directory or its C(assessment-results.json), with the C(.sig)
+        beside it. Its signature is verified first; when it does not verify the task fails and nothing is collected.
+      - The result (RV(comparison)), the OSCAL findings (prop C(change-since-previous)) and the report then list per
+        objective what changed - newly failing, newly satisfied, another status, or the same status with other
+        evidence or check states.
+    type: path
+  previous_public_key:
+    description:
+      - The public key (path or PEM) that signed O(previous), when it is not the key of O(signing_key).
+    type: str
   organization_parameters:
     description:
       - Values of the organization-defined parameters (NIST's ids, for example C(au-02_odp.01), C(sr-04_odp)),
@@ -126,14 +166,14 @@ extends_documentation_fragment:
   - petra.core.attributes.check_mode
 notes:
   - Check mode collects and judges, and reports whether the findings differ from the latest run, without writing.
-  - What a node does after boot is not read (no command runs on a node); nor is firmware. See docs/compliance.md.
+  - The nodes as running are read with SSM Run Command (source C(nodes-running)); firmware is not. See docs/compliance.md.
 seealso:
   - module: petra.core.petra_flatcar
   - module: petra.core.petra_bundle
   - module: petra.core.petra_platform
 requirements:
   - python >= 3.11
-  - boto3 (sources aws, nodes)
+  - boto3 (sources aws, nodes, nodes-running)
   - kubernetes (source cluster)
   - requests (source custody with registry)
   - compliance-trestle
@@ -220,6 +260,14 @@ cluster:
   description: The cluster assessed.
   returned: success
   type: str
+comparison:
+  description:
+    - With O(previous) - C(previous) (C(path), C(sha256), C(uuid), C(run), C(signer) of the earlier document) and
+      C(changes), per objective that changed - C(objective), C(control), C(change) (C(newly-failing),
+      C(newly-satisfied), C(status-changed), C(evidence-changed)), C(before), C(after), C(evidence) (files whose
+      SHA-256 differs) and C(checks) (checks whose state differs).
+  returned: when previous is given
+  type: dict
 """
 
 from ansible_collections.petra.core.plugins.module_utils.adapters import evidence as adapter

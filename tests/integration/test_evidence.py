@@ -28,6 +28,7 @@ from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import 
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
+from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
 from ansible_collections.petra.core.plugins.module_utils.evidence import results
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
@@ -87,10 +88,24 @@ def carried(registry, tmp_path_factory):
         return create_bundle(spec, str(work / ("%s.tar.zst" % name)), load_signer(bundle_key), pool,
                              environ={"SOURCE_DATE_EPOCH": "1767225600"}, verifier=SourceVerifier(rules))["path"]
 
+    signed = build("platform", [{"glob": "%s/evidence/*" % server.host, "key": source_pub}])
+    unverified = build("unverified", [{"glob": "%s/evidence/*" % server.host, "method": "none"}])
+    # Both bundles crossed: the part indexes petra_diode writes (directory transport), and for the first a receipt
+    # as the AWS Diode transport writes it, naming the index with its SHA-256.
+    transfers = work / "transfers"
+    transfers.mkdir()
+    (work / "outbox").mkdir()
+    for bundle in (signed, unverified):
+        sent = transfer.send_to_directory(bundle, str(work / "outbox"), load_signer(bundle_key), "2MB")
+        shutil.copy(os.path.join(str(work / "outbox"), sent["index"]), str(transfers))
+    index = next(name for name in os.listdir(str(transfers)) if name.startswith("platform"))
+    s3transport.write_receipt(s3transport.receipt([{
+        "name": index, "key": "petra/" + index, "sha256": hashlib.sha256((transfers / index).read_bytes()).hexdigest(),
+        "transfer": {"transferId": "t-1", "status": "SUCCEEDED", "dateSent": 1767225600, "dateReceived": 1767225660}}],
+        "0f5c3b2a-1d2e-4f60-8a9b-0c1d2e3f4a5b", "low-side"), str(transfers / "platform-receipt.json"))
     return types.SimpleNamespace(
-        host=server.host, digest=digest, stray=stray, layout=layout, pub=bundle_pub,
-        signed=build("platform", [{"glob": "%s/evidence/*" % server.host, "key": source_pub}]),
-        unverified=build("unverified", [{"glob": "%s/evidence/*" % server.host, "method": "none"}]))
+        host=server.host, digest=digest, stray=stray, layout=layout, pub=bundle_pub, signed=signed,
+        unverified=unverified, transfers=str(transfers), index=index)
 
 
 def load_into(high, bundle, pub, trust_state):
@@ -144,6 +159,39 @@ def trail(moto):
         {"ReadWriteType": "All", "IncludeManagementEvents": True}])
     cloudtrail.start_logging(Name="organization")
     return cloudtrail
+
+
+# ---- the nodes as running: what each instance answers the SSM Run Command script (set in the moto harness) ----
+
+APISERVER = ('time="2026-01-01T00:00:00Z" level=info msg="Running kube-apiserver --advertise-port=6443 '
+             '--audit-log-maxage=30 --audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log '
+             '--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml --token-auth-file=/var/lib/rancher/k3s/server/'
+             'cred/passwd --service-account-issuer=https://kubernetes.default.svc.cluster.local"')
+
+
+def node_stdout(role, k3s_sha, sshd="inactive", listen22="0", godebug="fips140=on", apiserver=APISERVER,
+                file_sha=None):
+    """What collect_running's script prints on a Petra node (the unit test runs the script itself)."""
+    unit = "k3s.service" if role == "server" else "k3s-agent.service"
+    lines = ["format=petra-node-evidence/1", "unit.sshd.service=%s" % sshd, "unit.sshd.socket=inactive",
+             "listen22=%s" % listen22, "k3s.unit=%s" % unit, "k3s.arg=/opt/bin/k3s", "k3s.arg=%s" % role,
+             "k3s.arg=--token=%s" % TOKEN, "k3s.env=GODEBUG=%s" % godebug, "k3s.exe=%s" % (file_sha or k3s_sha)]
+    if role == "server" and apiserver:
+        lines.append("k3s.apiserver=%s" % apiserver)
+    lines += ["file./opt/bin/k3s=%s" % (file_sha or k3s_sha), "end=ok"]
+    return "\n".join(lines) + "\n"
+
+
+def answer_nodes(w, **answer):
+    """Every instance of the cluster answers as a compliant node would, changed by ``answer``."""
+    pages = w.ec2.describe_instances(Filters=[{"Name": "tag:petra:cluster", "Values": [w.name]}])
+    nodes = {}
+    for reservation in pages["Reservations"]:
+        for item in reservation["Instances"]:
+            role = {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}["petra:role"]
+            nodes[item["InstanceId"]] = role
+            w.moto.node_answers[item["InstanceId"]] = {"stdout": node_stdout(role, w.k3s_sha, **answer)}
+    return nodes
 
 
 # ---- the Kubernetes side: what petra_platform renders, as the API server holds it ----
@@ -254,8 +302,11 @@ def world(request, moto, trail, carried, shared_cluster, tmp_path, tls_material)
     assessment_key = str(tmp_path / "assessment.pem")
     w = types.SimpleNamespace(name=name, moto=moto, carried=carried, tmp=tmp_path, kms_key=kms_key,
                               key=assessment_key, pub=pki.write_ec_key(assessment_key),
-                              trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s)
+                              trust_state=tmp_path / "trust" / "trust-state.json", k3s=k3s,
+                              transfers=carried.transfers)
     w.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    w.k3s_sha = hashlib.sha256(open(k3s, "rb").read()).hexdigest()
+    w.nodes = answer_nodes(w)
     (tmp_path / "high").mkdir()
     (tmp_path / "trust").mkdir()
     with servers.Registry(str(tmp_path / "high"), tls=tls_material, users=dict([HIGH_USER])) as high, \
@@ -274,6 +325,7 @@ def assess(w, **extra):
                         k3s_binary=w.k3s, trust_state=str(w.trust_state), registry=w.high.host + "/mirror",
                         ca_file=w.high.tls["ca.pem"], registry_username=HIGH_USER[0], registry_password=HIGH_USER[1],
                         api_cidrs=API_CIDRS, kms_key_id=w.kms_key, signing_key=w.key,
+                        transfer_records=w.transfers, transfer_public_key=[w.carried.pub],
                         organization_parameters={"sr-04_odp": "container images and node images"})
     params.update(extra)
     check_mode = params.pop("check_mode", False)
@@ -415,6 +467,28 @@ def breaks(world, what):
         document = json.loads(world.trust_state.read_text())
         document["entries"][0]["version"] = "9.9.9"
         world.trust_state.write_text(json.dumps(document))
+    elif what == "sshd-active":
+        answer_nodes(world, sshd="active", listen22="1")
+    elif what == "k3s-replaced":
+        answer_nodes(world, file_sha="ee" * 32)
+    elif what == "no-fips-env":
+        answer_nodes(world, godebug="x509sha1=1")
+    elif what == "no-audit":
+        answer_nodes(world, apiserver=APISERVER.replace("--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml ", ""))
+    elif what in ("no-transfer-record", "index-edited", "receipt-differs"):
+        copy_dir = str(world.tmp / "transfers")
+        shutil.copytree(world.carried.transfers, copy_dir)
+        world.transfers = copy_dir
+        path = os.path.join(copy_dir, world.carried.index)
+        if what == "no-transfer-record":
+            os.unlink(path)
+        elif what == "index-edited":
+            document = json.load(open(path))
+            document["index"]["bundle"]["size"] += 1
+            json.dump(document, open(path, "w"))
+        else:
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
     elif what == "unverified-source":
         load_into(world.high, world.carried.unverified, world.carried.pub, world.trust_state)
     else:
@@ -435,6 +509,17 @@ BREAKAGES = [
     ("bench-fails", "cluster.kube-bench", {"cm-7_obj.a"}, "1 CIS test(s) failed (1.2.1)"),
     ("trust-state-edited", "custody.trust-state", {"sr-4_obj-3", "si-7_obj.a-3"}, "was edited"),
     ("unverified-source", "custody.records-documented", {"sr-4_obj-1"}, "was not verified when the bundle was built"),
+    ("no-transfer-record", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "has no transfer record: no part index that verifies names it"),
+    ("index-edited", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "is not signed by any of the given keys"),
+    ("receipt-differs", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
+     "receipt platform-receipt.json records platform"),
+    ("sshd-active", "nodes.running.no-sshd", {"ac-6_obj", "cm-7_obj.b-5"}, "sshd.service is active"),
+    ("k3s-replaced", "nodes.running.k3s", {"si-7_obj.a-1", "cm-7_obj.a", "sc-13_obj.b"},
+     "/opt/bin/k3s has sha256 " + "ee" * 32),
+    ("no-fips-env", "nodes.running.fips-env", {"sc-13_obj.b"}, "runs without GODEBUG=fips140=on (GODEBUG=x509sha1=1)"),
+    ("no-audit", "nodes.running.audit-logging", {"au-2_obj.c-1"}, "the running apiserver has no audit-policy-file"),
 ]
 
 
@@ -508,6 +593,79 @@ def test_unreadable_sources_are_not_collected_never_passed(world):
     assert "cannot use the kubeconfig" in problems_of(result, "cluster.kube-bench")[0]
     assert verdicts["cm-7_obj.b-2"] == ("not-satisfied", "other")
     assert verdicts["sr-4_obj-3"] == ("satisfied", "pass")  # custody alone proves this one
+    assert checks["custody.transfer-records"] == "pass"
+    unrecorded = assess(world, sources=["custody"], transfer_records=None, dest=str(world.tmp / "no-transfers"))
+    assert states(unrecorded)[0]["custody.transfer-records"] == "not-collected"
+    assert "no transfer_records was given" in problems_of(unrecorded, "custody.transfer-records")[0]
+    assert states(unrecorded)[1]["sr-4_obj-1"] == ("not-satisfied", "other")
     planned = assess(world, check_mode=True)
     assert planned["changed"] is True and planned["path"] is None
     assert sorted(os.listdir(world.tmp / "assessments")) == [result["run_id"], "latest"]
+
+
+def test_nodes_that_cannot_be_asked_are_not_collected(world):
+    """A node SSM does not manage, a command that fails and one that never ends (bounded wait) are each reported as
+    not collected with the reason, and their objectives are not-satisfied (reason other), never passed."""
+    (instance, _role), = world.nodes.items()
+    cases = [({"managed": False}, "is not managed by SSM"),
+             ({"status": "Failed", "stderr": "systemctl: permission denied"},
+              "ended Failed (Failed): systemctl: permission denied"),
+             ({"status": "InProgress"}, "did not answer within 2 s (status InProgress)"),
+             ({"stdout": "format=petra-node-evidence/1\nunit.sshd.service=inactive\n"}, "the answer is incomplete")]
+    for number, (answer, words) in enumerate(cases):
+        world.moto.node_answers[instance] = answer
+        result = assess(world, sources=["aws", "nodes", "nodes-running"], node_command_timeout=2,
+                        node_command_poll=0.2, dest=str(world.tmp / ("case-%d" % number)))
+        checks, verdicts = states(result)
+        for name in ("nodes.running.no-sshd", "nodes.running.k3s", "nodes.running.fips-env",
+                     "nodes.running.audit-logging"):
+            assert checks[name] == "not-collected", (answer, name, checks[name])
+            assert any(words in problem and instance in problem for problem in problems_of(result, name)), \
+                problems_of(result, name)
+        assert verdicts["cm-7_obj.b-5"] == ("not-satisfied", "other")
+        assert checks["nodes.no-ssh"] == "pass"  # the config as launched is still read
+        with open(os.path.join(result["path"], "evidence", "nodes-running", "commands.json")) as handle:
+            assert "notCollected" in json.load(handle)["nodes"][0]
+
+
+LIVE = ["aws", "nodes", "nodes-running", "cluster"]
+
+
+def test_comparison_with_a_previous_assessment(world):
+    """The findings that changed since an earlier run, per objective, in the result, the OSCAL findings and the
+    report; an earlier document whose signature does not verify is refused, saying so."""
+    first = assess(world, sources=LIVE)
+    breaks(world, "admin")
+    later = assess(world, sources=LIVE, previous=first["path"])
+    comparison = later["comparison"]
+    assert comparison["previous"]["sha256"] == hashlib.sha256(open(first["assessment_results"], "rb").read()).hexdigest()
+    changed = {item["objective"]: item for item in comparison["changes"]}
+    assert changed["ac-6_obj"]["change"] == "newly-failing"
+    assert changed["ac-6_obj"]["before"] == "satisfied (pass)" and changed["ac-6_obj"]["after"] == "not-satisfied (fail)"
+    assert "evidence/cluster/clusterrolebindings.json" in changed["ac-6_obj"]["evidence"]
+    assert "cluster.cluster-admin: pass -> fail" in changed["ac-6_obj"]["checks"]
+    assert not any(item["change"] in ("newly-failing", "newly-satisfied") for oid, item in changed.items()
+                   if oid != "ac-6_obj")
+    with open(later["assessment_results"]) as handle:
+        document = json.load(handle)
+    assert results.verify_links(document, later["path"]) == []
+    finding = next(f for f in document["assessment-results"]["results"][0]["findings"]
+                   if f["target"]["target-id"] == "ac-6_obj")
+    assert {"name": "change-since-previous", "ns": results.PETRA_NS, "value": "newly-failing"} in finding["props"]
+    html = open(later["report"]).read()
+    assert 'id="changes"' in html and 'class="change-newly-failing">newly-failing' in html
+    # Against the broken run, repairing it is newly satisfied.
+    requests.delete(world.kube.url + "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/ops-admin",
+                    timeout=10).raise_for_status()
+    repaired = assess(world, sources=LIVE, previous=later["path"])
+    assert {item["objective"]: item["change"] for item in repaired["comparison"]["changes"]}["ac-6_obj"] == \
+        "newly-satisfied"
+    # An edited earlier document is refused before anything is collected.
+    with open(first["assessment_results"], "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(Exception, match="does not verify with the key .*no comparison was made"):
+        assess(world, previous=first["path"])
+    other = str(world.tmp / "other.pem")
+    pki.write_ec_key(other)
+    with pytest.raises(Exception, match="does not verify"):
+        assess(world, previous=later["path"], signing_key=other)

@@ -1,5 +1,9 @@
-"""moto in server mode on loopback, with test-harness-only fills for two gaps: KMS Sign with MessageType=DIGEST,
-and EC2 ImportSnapshot / DescribeImportSnapshotTasks (not implemented by moto).
+"""moto in server mode on loopback, with test-harness-only fills for three gaps: KMS Sign with MessageType=DIGEST,
+EC2 ImportSnapshot / DescribeImportSnapshotTasks (not implemented by moto), and SSM Run Command output.
+
+moto accepts SendCommand for any instance and answers GetCommandInvocation with a canned empty "Success": no
+script runs. ``MotoServer.node_answers`` lets a test say what each instance answers (its stdout, the invocation
+status, or that SSM does not manage it, as real SSM says with InvalidInstanceId).
 
 moto's KMS Sign signs the message as if it were RAW even when MessageType=DIGEST, which real KMS does
 not. The patch below is applied to the in-process moto server only, never to product code.
@@ -16,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from moto.ec2.responses import EC2Response
 from moto.kms import responses as kms_responses
 from moto.server import ThreadedMotoServer
+from moto.ssm import models as ssm_models
+from moto.ssm import responses as ssm_responses
+from moto.ssm.exceptions import SSMException
 
 from ansible_collections.petra.core.tests.support.servers import free_port, wait_for_port
 
@@ -80,6 +87,30 @@ def _describe_import_snapshot_tasks(self):
     return ActionResult({"ImportSnapshotTasks": tasks})
 
 
+# instance id -> {"stdout": str, "status": "Success" | "Failed" | "InProgress" ..., "managed": bool}
+NODE_ANSWERS = {}
+_original_invocation = ssm_models.Command.invocation_response
+_original_send_command = ssm_responses.SimpleSystemManagerResponse.send_command
+
+
+def _invocation_response(self, instance_id, plugin_name):
+    answer = _original_invocation(self, instance_id, plugin_name)
+    wanted = NODE_ANSWERS.get(instance_id)
+    if wanted:
+        status = wanted.get("status", "Success")
+        answer.update(Status=status, StatusDetails=status, StandardOutputContent=wanted.get("stdout", "")[:24000],
+                      StandardErrorContent=wanted.get("stderr", ""), ResponseCode=0 if status == "Success" else 1)
+    return answer
+
+
+def _send_command(self):
+    unmanaged = [instance for instance in self._get_param("InstanceIds", [])
+                 if not NODE_ANSWERS.get(instance, {}).get("managed", True)]
+    if unmanaged:
+        raise SSMException("InvalidInstanceId", "Instances [%s] not in a valid state for account" % unmanaged)
+    return _original_send_command(self)
+
+
 class MotoServer:
     def __init__(self):
         self.port = free_port()
@@ -92,6 +123,8 @@ class MotoServer:
         kms_responses.KmsResponse.sign = _sign_with_digest
         EC2Response.import_snapshot = _import_snapshot
         EC2Response.describe_import_snapshot_tasks = _describe_import_snapshot_tasks
+        ssm_models.Command.invocation_response = _invocation_response
+        ssm_responses.SimpleSystemManagerResponse.send_command = _send_command
         self._server.start()
         wait_for_port(self.port)
         return self
@@ -100,3 +133,8 @@ class MotoServer:
         self._server.stop()
         kms_responses.KmsResponse.sign = _original_sign
         del EC2Response.import_snapshot, EC2Response.describe_import_snapshot_tasks
+        ssm_models.Command.invocation_response = _original_invocation
+        ssm_responses.SimpleSystemManagerResponse.send_command = _original_send_command
+        NODE_ANSWERS.clear()
+
+    node_answers = NODE_ANSWERS

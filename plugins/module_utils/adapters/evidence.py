@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
+from ansible_collections.petra.core.plugins.module_utils.evidence import compare
 from ansible_collections.petra.core.plugins.module_utils.evidence.assess import SOURCES, Assessment
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws import AWSCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluster import ClusterCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_custody import CustodyCollector
-from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import NodeCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import K3S_PATHS, NodeCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_running import RunningCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_transfers import read_transfers
 from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
 from ansible_collections.petra.core.plugins.module_utils.flatcar.iam import READ_POLICY
 from ansible_collections.petra.core.plugins.module_utils.load.targets import TargetRegistry
@@ -58,10 +62,17 @@ ARGUMENT_SPEC = merged(
     required_tracing_policies=dict(type="list", elements="str", default=DEFAULT_TRACING_POLICIES),
     node_inline_policies=dict(type="list", elements="str", default=[READ_POLICY]),
     organization_parameters=dict(type="dict", default={}),
+    node_command_timeout=dict(type="int", default=120),
+    node_command_poll=dict(type="float", default=2.0),
+    transfer_records=dict(type="path"),
+    transfer_public_key=dict(type="list", elements="str", no_log=False),
+    previous=dict(type="path"),
+    previous_public_key=dict(type="str", no_log=False),
 )
 MUTUALLY_EXCLUSIVE = list(SIGNING_MUTUALLY_EXCLUSIVE)
 REQUIRED_IF = []
-CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key") + KUBE_CONTROLLER_FILES
+CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key", "previous", "previous_public_key",
+                    "transfer_records", "transfer_public_key") + KUBE_CONTROLLER_FILES
 
 
 def collectors(params):
@@ -71,12 +82,19 @@ def collectors(params):
     state = {}
 
     def aws(store):
-        state["aws"] = AWSCollector(store, AWSConnection.from_params(params), params["cluster_name"]).collect()
+        state["connection"] = AWSConnection.from_params(params)
+        state["aws"] = AWSCollector(store, state["connection"], params["cluster_name"]).collect()
 
     def nodes(store):
         if "aws" not in state:
             raise EvidenceError("node configurations are read from EC2 user data: select the aws source too")
         NodeCollector(store, state["aws"], params.get("k3s_binary")).collect()
+
+    def nodes_running(store):
+        if "aws" not in state:
+            raise EvidenceError("the nodes are found and asked through AWS: select the aws source too")
+        RunningCollector(store, state["aws"], state["connection"], K3S_PATHS, params["node_command_timeout"],
+                         params["node_command_poll"]).collect()
 
     def cluster(store):
         if not params.get("kubeconfig"):
@@ -86,8 +104,13 @@ def collectors(params):
     def custody(store):
         pool = client_pool_from_params(params) if params.get("registry") else None
         CustodyCollector(store, params.get("trust_state"), pool).collect()
+        store.gather("custody/transfers.json", "Signed part indexes and Diode receipts of the cross-domain transfers",
+                     lambda: read_transfers(params.get("transfer_records"),
+                                            load_public_keys(params["transfer_public_key"])
+                                            if params.get("transfer_public_key") else []))
 
-    for name, function in (("aws", aws), ("nodes", nodes), ("cluster", cluster), ("custody", custody)):
+    for name, function in (("aws", aws), ("nodes", nodes), ("nodes-running", nodes_running), ("cluster", cluster),
+                           ("custody", custody)):
         if name in wanted:
             result[name] = function
     return result
@@ -117,6 +140,11 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
             raise EvidenceError("organization_parameters has the key %r, which is not a parameter id" % name,
                                 hint="Use NIST's ids, for example au-02_odp.01 or sr-04_odp", reason="parameters")
         recorded["odp.%s" % name] = value
+    previous = None
+    if params.get("previous"):  # refused before anything is collected when its signature does not verify
+        key = load_public_keys([params["previous_public_key"]])[0] if params.get("previous_public_key") else \
+            signer.public_key()
+        previous = compare.load(params["previous"], key)
     assessment = Assessment(params["cluster_name"], params["dest"], collectors(params), settings, signer,
-                            parameters={name: str(value) for name, value in recorded.items()})
+                            parameters={name: str(value) for name, value in recorded.items()}, previous=previous)
     return assessment.run(check_mode=check_mode)

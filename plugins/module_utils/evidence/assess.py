@@ -23,7 +23,7 @@ import tempfile
 from ansible_collections.petra.core.plugins.module_utils.atomic import write_atomically
 from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
 from ansible_collections.petra.core.plugins.module_utils.evidence import catalog as catalog_module
-from ansible_collections.petra.core.plugins.module_utils.evidence import objectives, report, results
+from ansible_collections.petra.core.plugins.module_utils.evidence import compare, objectives, report, results
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks import REGISTRY
 from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
 from ansible_collections.petra.core.plugins.module_utils.evidence.store import EvidenceStore, canonical_bytes
@@ -35,17 +35,20 @@ MANIFEST_FILE = "evidence-manifest.json"
 REPORT_FILE = "report.html"
 LATEST = "latest"
 TOOL_VERSION = "0.1.0"
-SOURCES = ("aws", "nodes", "cluster", "custody")
+SOURCES = ("aws", "nodes", "nodes-running", "cluster", "custody")
 
 
 def utc(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fingerprint(verdicts, outcomes):
-    """SHA-256 over what the run found (objective states, reasons, every check's problems): not over times."""
+def fingerprint(verdicts, outcomes, comparison=None):
+    """SHA-256 over what the run found (objective states, reasons, every check's problems, and with a previous
+    assessment, which one and the status changes since): not over times."""
     content = {"verdicts": [(v.objective["id"], v.state, v.reason) for v in verdicts],
                "checks": sorted((o.check.id, o.state, sorted(o.problems)) for o in outcomes)}
+    if comparison:
+        content["previous"] = compare.digest_of(comparison)
     return hashlib.sha256(canonical_bytes(content)).hexdigest()
 
 
@@ -66,10 +69,12 @@ def previous_fingerprint(dest):
 
 
 class Assessment:
-    """``collectors`` maps a source name to a callable(store) that collects it, or to the reason it cannot."""
+    """``collectors`` maps a source name to a callable(store) that collects it, or to the reason it cannot;
+    ``previous`` is what ``compare.load`` returned for an earlier assessment to compare with."""
 
-    def __init__(self, cluster, dest, collectors, params, signer, parameters=None, now=None):
+    def __init__(self, cluster, dest, collectors, params, signer, parameters=None, now=None, previous=None):
         self.cluster, self.dest, self.collectors, self.params = cluster, dest, collectors, params
+        self.previous = previous
         self.signer, self.parameters = signer, dict(parameters or {})
         self.now = now or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self.catalog = catalog_module.load()
@@ -106,10 +111,15 @@ class Assessment:
                         store.missing(key, key, reason.error)
         outcomes = [REGISTRY[name].run(store, self.params) for name in sorted(REGISTRY)]
         verdicts = objectives.verdicts(self.catalog, {outcome.check.id: outcome for outcome in outcomes})
-        digest = fingerprint(verdicts, outcomes)
+        comparison = None
+        if self.previous:
+            comparison = {"previous": self.previous[0], "changes": compare.changes(self.previous[1], verdicts)}
+        digest = fingerprint(verdicts, outcomes, comparison)
         result = {"cluster": self.cluster, "findings_sha256": digest,
                   "summary": self._summary(verdicts), "findings": [v.summary() for v in verdicts],
                   "checks": [o.summary() for o in outcomes]}
+        if comparison:
+            result["comparison"] = comparison
         latest = os.path.join(self.dest, LATEST)
         if previous_fingerprint(self.dest) == digest:
             result.update(changed=False, path=os.path.realpath(latest))
@@ -120,7 +130,7 @@ class Assessment:
         run_id = started.strftime("%Y%m%dT%H%M%SZ")
         run = {"id": run_id, "cluster": self.cluster, "started": utc(started), "finished": utc(self.now()),
                "tool_version": TOOL_VERSION, "parameters": self.parameters}
-        self._write(staging, store, run, outcomes, verdicts, digest)
+        self._write(staging, store, run, outcomes, verdicts, digest, comparison)
         final = os.path.join(self.dest, run_id)
         if os.path.exists(final):
             raise EvidenceError("%s already exists: two runs started in the same second" % final,
@@ -155,8 +165,8 @@ class Assessment:
                 entry["not_satisfied"] += 1
         return summary
 
-    def _write(self, staging, store, run, outcomes, verdicts, digest):
-        document = results.Builder(self.catalog, run, store).document(outcomes, verdicts)
+    def _write(self, staging, store, run, outcomes, verdicts, digest, comparison=None):
+        document = results.Builder(self.catalog, run, store, comparison).document(outcomes, verdicts)
         results.validate(document)
         problems = results.verify_links(document, staging)
         if problems:
@@ -166,7 +176,7 @@ class Assessment:
         write_atomically(ar_path, lambda handle: handle.write(results.encode(document)))
         ar_sha256 = sign_file(self.signer, ar_path)
         seal = {"sha256": ar_sha256, "key_id": key_id(self.signer.public_key()), "hash_name": self.signer.hash_name}
-        html = report.render(self.catalog, run, verdicts, outcomes, seal).encode("utf-8")
+        html = report.render(self.catalog, run, verdicts, outcomes, seal, comparison).encode("utf-8")
         write_atomically(os.path.join(staging, REPORT_FILE), lambda handle: handle.write(html))
         manifest = {
             "apiVersion": "petra.dev/v1alpha1", "kind": "EvidenceManifest", "cluster": self.cluster, "run": run["id"],
@@ -177,6 +187,8 @@ class Assessment:
             "notCollected": sorted(({"key": item.key, "error": item.error} for item in store.items.values()
                                     if not item.collected and not item.key.endswith("/")), key=lambda x: x["key"]),
         }
+        if comparison:
+            manifest["previous"] = comparison["previous"]
         manifest_path = os.path.join(staging, MANIFEST_FILE)
         write_atomically(manifest_path, lambda handle: handle.write(canonical_bytes(manifest)))
         sign_file(self.signer, manifest_path)

@@ -7,6 +7,10 @@
 A check is registered with the assessment objectives it gives evidence for (NIST's ids). Its outcome is ``pass``
 (no problem), ``fail`` (each problem says what and where), or ``not-collected`` when evidence it needs could not be
 read: then the check does not run, and the reason is the collection error. Nothing is skipped silently.
+
+Evidence gathered per node can be partly missing (one instance did not answer): the check then returns a third
+list, what it could not see. A problem found elsewhere still fails the check (the missing parts are listed too);
+with no problem, the check is ``not-collected``, never a pass.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ class Check:
             return Outcome(self, NOT_COLLECTED, ["%s could not be collected: %s" % (item.title, item.error)
                                                  for item in missing], evidence)
         answer = self.function(*[item.data for item in evidence], params)
-        problems, notes = answer if isinstance(answer, tuple) else (answer, [])
-        return Outcome(self, FAIL if problems else PASS, list(problems), evidence, list(notes))
+        problems, notes, unseen = (tuple(answer) + ([], []))[:3] if isinstance(answer, tuple) else (answer, [], [])
+        if problems:
+            return Outcome(self, FAIL, list(problems) + list(unseen), evidence, list(notes))
+        return Outcome(self, NOT_COLLECTED if unseen else PASS, list(unseen), evidence, list(notes))
 
 
 class Outcome:
@@ -47,7 +53,8 @@ class Outcome:
 
 
 def check(check_id, title, objectives, needs):
-    """Register ``function(*evidence data, params)`` returning problems, or (problems, notes)."""
+    """Register ``function(*evidence data, params)`` returning problems, (problems, notes), or (problems, notes,
+    what could not be seen)."""
     def register(function):
         if check_id in REGISTRY:
             raise ValueError("check %s registered twice" % check_id)

@@ -13,6 +13,7 @@ from ansible_collections.petra.core.plugins.module_utils.oci.reference import Im
 
 STATE = "custody/trust-state.json"
 RECORDS = "custody/records.json"
+TRANSFERS = "custody/transfers.json"
 REQUIRED = ("source", "sourceDigest", "bundleSha256", "signers")
 
 
@@ -117,3 +118,47 @@ def running_images(pods, records, params):
                 problems.append("%s runs %s from %s, not from the high-side registry or a source a bundle named" % (
                     where, digest, name))
     return problems, notes
+
+
+@check("custody.transfer-records", "Every loaded bundle crossed with a signed part index naming its SHA-256 (and, "
+       "through AWS Diode, a receipt of that index)", ["sr-4_obj-1", "si-7_obj.a-1"], [RECORDS, TRANSFERS])
+def transfer_records(records, transfers, params):
+    indexes = [item for item in transfers.get("records") or [] if item["kind"] == "part-index"]
+    receipts = [item for item in transfers.get("records") or [] if item["kind"] == "receipt"]
+    crossed = {}
+    for item in indexes:
+        if item["verified"]:
+            crossed.setdefault(item["bundle"]["sha256"], []).append(item)
+    refused = ["%s (%s)" % (item["file"], item["error"]) for item in indexes if not item["verified"]]
+    problems, notes = [], []
+    for record in _records(records):
+        bundle = record.get("bundle") or {}
+        label = "%s %s (sha256 %s)" % (bundle.get("name"), bundle.get("version"), bundle.get("sha256"))
+        found = crossed.get(bundle.get("sha256"))
+        if not found:
+            problems.append("bundle %s has no transfer record: no part index that verifies names it%s" % (
+                label, "; refused: " + ", ".join(refused) if refused else ""))
+            continue
+        for index in found:
+            problems += _receipt_problems(index, receipts, label)
+            if not any(entry["file"] == index["file"] for receipt in receipts for entry in receipt["files"]):
+                notes.append("bundle %s crossed with %s; no Diode receipt names it (a directory transport)" % (
+                    label, index["file"]))
+    return problems, notes
+
+
+def _receipt_problems(index, receipts, label):
+    problems = []
+    for receipt in receipts:
+        for entry in receipt["files"]:
+            if entry["file"] != index["file"]:
+                continue
+            if entry["sha256"] != index["sha256"]:
+                problems.append("bundle %s: receipt %s records %s with sha256 %s, the index kept hashes to %s" % (
+                    label, receipt["file"], index["file"], entry["sha256"], index["sha256"]))
+            failed = ["%s %s" % (item["file"], item["status"]) for item in receipt["files"]
+                      if item["status"] != "SUCCEEDED"]
+            if failed:
+                problems.append("bundle %s: receipt %s records transfers that did not succeed: %s" % (
+                    label, receipt["file"], ", ".join(failed)))
+    return problems

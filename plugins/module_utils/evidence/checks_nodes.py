@@ -14,14 +14,19 @@ SSH_UNITS = ("sshd.service", "sshd.socket")
 AUDIT_ARGS = ("audit-policy-file=", "audit-log-path=")
 
 
-def _nodes(document):
-    problems, usable = [], []
+def split_nodes(document, field, describe):
+    """(the nodes without ``field``, ``describe(node)`` of those with it)."""
+    usable, others = [], []
     for node in document.get("nodes") or []:
-        if node.get("error"):
-            problems.append("instance %s: %s" % (node["InstanceId"], node["error"]))
+        if node.get(field):
+            others.append(describe(node))
         else:
             usable.append(node)
-    return usable, problems
+    return usable, others
+
+
+def _nodes(document):
+    return split_nodes(document, "error", lambda node: "instance %s: %s" % (node["InstanceId"], node["error"]))
 
 
 @check("nodes.no-ssh", "Node configs give no SSH key and mask sshd", ["ac-6_obj", "cm-7_obj.b-5"], [IGNITION])

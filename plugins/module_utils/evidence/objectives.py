@@ -12,11 +12,17 @@ examine or ask: Petra never passes what it cannot see. Its ``supporting`` checks
 
 from __future__ import annotations
 
-from ansible_collections.petra.core.plugins.module_utils.evidence import checks_aws, checks_cluster, checks_custody, checks_nodes
+from ansible_collections.petra.core.plugins.module_utils.evidence import (
+    checks_aws,
+    checks_cluster,
+    checks_custody,
+    checks_nodes,
+    checks_running,
+)
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks import FAIL, NOT_COLLECTED, PASS, REGISTRY
 
 # Importing the check modules registers their checks; this names them so that nothing reads the imports as unused.
-CHECK_MODULES = (checks_aws, checks_cluster, checks_custody, checks_nodes)
+CHECK_MODULES = (checks_aws, checks_cluster, checks_custody, checks_nodes, checks_running)
 
 SATISFIED, NOT_SATISFIED = "satisfied", "not-satisfied"
 
@@ -24,12 +30,15 @@ SATISFIED, NOT_SATISFIED = "satisfied", "not-satisfied"
 MANUAL = {
     "au-2_obj.a": (["EXAMINE"], "Whether the event types found (CloudTrail selectors, the k3s audit policy, Tetragon "
                    "TracingPolicies; attached) are the types the organization identified (AU-02_ODP[01]) is a document "
-                   "review", ["aws.cloudtrail.selected", "nodes.audit-logging", "cluster.tetragon.policies"]),
+                   "review",
+                   ["aws.cloudtrail.selected", "nodes.audit-logging", "nodes.running.audit-logging",
+                    "cluster.tetragon.policies"]),
     "au-2_obj.b": (["INTERVIEW", "EXAMINE"], "Coordination of event logging with other organizational entities is "
                    "an organizational act no system state shows", []),
     "au-2_obj.d": (["EXAMINE"], "The rationale for the selected event types is a document", []),
     "au-2_obj.e": (["EXAMINE"], "Review and update of the selected event types at the defined frequency "
-                   "(AU-02_ODP[04]) is a process; Petra does not yet compare event types with a previous assessment",
+                   "(AU-02_ODP[04]) is a process; with a previous assessment given, changes of the event-type evidence "
+                   "since then are listed (supporting, not proving, the review)",
                    []),
     "sc-13_obj.a": (["EXAMINE", "INTERVIEW"], "Which cryptographic uses exist (SC-13_ODP[01]) is determined by the "
                     "organization; Petra checks the uses it knows (sc-13_obj.b)", []),

@@ -61,7 +61,7 @@ def chart(view, width=560, row=26):
             "labels": [{"x": 4, "y": index * row + row / 2 + 5, "text": item["label"]} for index, item in enumerate(view)]}
 
 
-def render(catalog, run, verdicts, outcomes, seal):
+def render(catalog, run, verdicts, outcomes, seal, comparison=None):
     if not HAS_JINJA2:
         raise EvidenceError("the Python library Jinja2 is required for the HTML report",
                             hint="Install the collection's requirements.txt on the controller", reason="dependency")
@@ -69,5 +69,5 @@ def render(catalog, run, verdicts, outcomes, seal):
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     view = controls_view(catalog, verdicts)
     return environment.get_template("report.html.j2").render(
-        run=run, controls=view, chart=chart(view), colours=COLOURS, seal=seal,
+        run=run, controls=view, chart=chart(view), colours=COLOURS, seal=seal, comparison=comparison,
         checks=sorted((outcome.summary() for outcome in outcomes), key=lambda item: item["check"]))

@@ -29,6 +29,7 @@ IMPORT_AP = "urn:petra:assessment-plan:compliance-assess"
 SOURCES = {
     "aws": "AWS resources of the cluster (EC2, IAM, CloudTrail)",
     "nodes": "Node configurations as launched (Ignition) and the k3s binary they pin",
+    "nodes-running": "The nodes as running, read with SSM Run Command (AWS-RunShellScript)",
     "cluster": "Kubernetes API of the cluster",
     "custody": "Trust state, custody records and the high-side registry",
 }
@@ -47,8 +48,10 @@ def _text(lines):
 
 
 class Builder:
-    def __init__(self, catalog, run, store):
+    def __init__(self, catalog, run, store, comparison=None):
         self.catalog, self.run, self.store = catalog, run, store
+        self.comparison = comparison
+        self.changes = {item["objective"]: item for item in (comparison or {}).get("changes") or []}
         self.cluster = run["cluster"]
         self.tool = stable_uuid(self.cluster, "component", "petra")
         self.system = stable_uuid(self.cluster, "component", "cluster")
@@ -112,6 +115,13 @@ class Builder:
                        "status": {"state": verdict.state, "reason": verdict.reason}},
             "remarks": verdict.remarks,
         }
+        change = self.changes.get(objective["id"])
+        if change:
+            # The change since the previous assessment (its uuid is a prop of the result).
+            finding["props"] = [_prop("change-since-previous", change["change"])]
+            finding["remarks"] += "\n\nSince the previous assessment: %s, %s -> %s%s" % (
+                change["change"], change["before"], change["after"],
+                "; evidence changed: " + ", ".join(change["evidence"]) if change["evidence"] else "")
         if observations:
             finding["related-observations"] = [{"observation-uuid": uuid_} for uuid_ in observations]
         return finding
@@ -129,13 +139,16 @@ class Builder:
                 related.insert(0, manual["uuid"])
             findings.append(self.finding(verdict, related))
         run = self.run
+        previous = [] if not self.comparison else [
+            _prop("previous-assessment", self.comparison["previous"]["uuid"], **{"class": "uuid"}),
+            _prop("previous-assessment", self.comparison["previous"]["sha256"], **{"class": "sha256"})]
         result = {
             "uuid": stable_uuid(self.cluster, "result", run["id"]),
             "title": "Petra assessment of cluster %s" % self.cluster,
             "description": "Evidence collected read-only by petra.core.petra_evidence, per NIST SP 800-53A objective.",
             "start": run["started"], "end": run["finished"],
             "props": [_prop(key.partition(".")[0], value, **{"class": key.partition(".")[2]})
-                      for key, value in sorted(run["parameters"].items()) if str(value).strip()],
+                      for key, value in sorted(run["parameters"].items()) if str(value).strip()] + previous,
             "local-definitions": {
                 "components": [
                     {"uuid": self.tool, "type": "software", "title": "Petra (petra.core %s)" % run["tool_version"],

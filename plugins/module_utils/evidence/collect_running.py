@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: Petra contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# This module_utils file is private to the petra.core collection: not a public API.
+"""The nodes as running: a read-only shell script sent to every instance with SSM Run Command
+(``AWS-RunShellScript``), through the collection's one AWS path, and its answer per instance.
+
+The script reads what is running, not what was configured: whether sshd is active and anything listens on port 22,
+the k3s unit's main process (its arguments, the GODEBUG/GOFIPS140 entries of its environment, the SHA-256 of its
+executable as running), the newest ``Running kube-apiserver`` line of its journal (k3s logs every apiserver argument,
+including those from config.yaml), and the SHA-256 of the k3s files the Ignition configs pin. It never prints the
+rest of the environment (K3S_TOKEN lives there), and argument values that look secret are masked here again.
+
+One command per instance (an instance SSM does not manage fails only its own), all sent first, then each waited for
+within one bounded deadline. An instance that is stopped, not managed by SSM, whose command failed or did not answer
+in time is recorded with the reason: the checks report it as not collected, never as a pass.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls, error_code, wrap_client_error
+from ansible_collections.petra.core.plugins.module_utils.errors import PetraError
+from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
+from ansible_collections.petra.core.plugins.module_utils.flatcar.spec import TAG_ROLE
+
+FORMAT = "petra-node-evidence/1"
+DOCUMENT = "AWS-RunShellScript"
+SCRIPT = r"""set -u
+echo "format=%(format)s"
+for u in sshd.service sshd.socket; do echo "unit.$u=$(systemctl is-active "$u" 2>/dev/null)"; done
+if command -v ss >/dev/null; then echo "listen22=$(ss -Htln | awk '{print $4}' | grep -c ':22$')"; fi
+pid=
+for u in k3s k3s-agent; do
+  pid=$(systemctl show -p MainPID --value "$u.service" 2>/dev/null)
+  if [ -n "$pid" ] && [ "$pid" != 0 ]; then break; fi
+  pid=
+done
+if [ -n "$pid" ]; then
+  echo "k3s.unit=$u.service"
+  tr '\0' '\n' < "/proc/$pid/cmdline" | sed 's/^/k3s.arg=/'
+  tr '\0' '\n' < "/proc/$pid/environ" | grep -E '^(GODEBUG|GOFIPS140)=' | sed 's/^/k3s.env=/'
+  echo "k3s.exe=$(sha256sum "/proc/$pid/exe" | cut -d' ' -f1)"
+  journalctl -u "$u.service" -o cat --no-pager -r 2>/dev/null | grep -m1 'Running kube-apiserver' | sed 's/^/k3s.apiserver=/'
+fi
+for f in %(paths)s; do if [ -f "$f" ]; then echo "file.$f=$(sha256sum "$f" | cut -d' ' -f1)"; fi; done
+echo "end=ok"
+"""
+# Keys that may repeat; every other key has one value.
+LISTS = ("k3s.arg", "k3s.env")
+DONE = ("Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable", "Terminated", "InvalidPlatform",
+        "AccessDenied", "DeliveryTimedOut", "ExecutionTimedOut")
+_SECRET_ARG = re.compile(r"(?i)^(--?[\w.-]*(?:token|password|passwd|secret|private-key)[\w.-]*=)(.+)$")
+
+
+def script(paths):
+    return SCRIPT % {"format": FORMAT, "paths": " ".join(paths)}
+
+
+def mask(arg):
+    """An argument with its value masked when its name says it holds a secret (paths to such files are kept)."""
+    match = _SECRET_ARG.match(arg)
+    if not match or match.group(1).rstrip("=").endswith("-file") or match.group(2).startswith("/"):
+        return arg
+    return match.group(1) + "<redacted by petra>"
+
+
+def parse(stdout):
+    """What the script printed, as a dict; raises ValueError when it is not the script's complete answer."""
+    facts = {key: [] for key in LISTS}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key in LISTS:
+            facts[key].append(mask(value))
+        elif key == "k3s.apiserver":
+            facts[key] = " ".join(mask(arg) for arg in value.split(" "))
+        else:
+            facts[key] = value
+    if facts.get("format") != FORMAT:
+        raise ValueError("the answer is not the Petra node script's (format %r)" % facts.get("format"))
+    if facts.pop("end", None) != "ok":
+        raise ValueError("the answer is incomplete (SSM keeps only the first 24,000 characters of the output)")
+    return facts
+
+
+class RunningCollector:
+    """``aws`` is an AWSCollector that has run; ``connection`` the task's AWSConnection."""
+
+    def __init__(self, store, aws, connection, paths, timeout=120, poll=2.0, clock=time.monotonic, sleep=time.sleep):
+        self.store, self.aws, self.paths = store, aws, tuple(paths)
+        self.connection, self.timeout, self.poll = connection, timeout, poll
+        self.clock, self.sleep = clock, sleep
+        self.calls = AWSCalls(EvidenceError, hint="The assessment needs ssm:SendCommand (document AWS-RunShellScript) "
+                              "on the cluster's instances and ssm:GetCommandInvocation", reason="ssm")
+
+    def collect(self):
+        self.store.gather("nodes-running/commands.json", "What runs on each node, read with SSM Run Command "
+                          "(AWS-RunShellScript)", self._read)
+        return self
+
+    def _read(self):
+        if not self.aws.instances:
+            raise EvidenceError("no instance of the cluster was found, so no node was asked what it runs",
+                                reason="no-instances")
+        ssm = self.connection.client("ssm")
+        nodes, pending = [], {}
+        for item in self.aws.instances:
+            instance = item["InstanceId"]
+            tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}
+            entry = {"InstanceId": instance, "role": tags.get(TAG_ROLE)}
+            nodes.append(entry)
+            state = (item.get("State") or {}).get("Name")
+            if state != "running":
+                entry["notCollected"] = "instance %s is %s, so no command can run on it" % (instance, state)
+                continue
+            try:
+                answer = self.calls("SSM SendCommand %s to %s" % (DOCUMENT, instance), ssm.send_command,
+                                    InstanceIds=[instance], DocumentName=DOCUMENT,
+                                    Comment="petra_evidence: read-only node evidence",
+                                    TimeoutSeconds=max(30, int(self.timeout)),
+                                    Parameters={"commands": [script(self.paths)],
+                                                "executionTimeout": [str(max(30, int(self.timeout)))]})
+            except PetraError as exc:
+                if exc.details.get("code") == "InvalidInstanceId":
+                    entry["notCollected"] = "instance %s is not managed by SSM (the agent is not online or the " \
+                                            "instance profile lacks AmazonSSMManagedInstanceCore): %s" % (instance, exc)
+                else:
+                    entry["notCollected"] = str(exc)
+                continue
+            entry["CommandId"] = answer["Command"]["CommandId"]
+            pending[instance] = entry
+        deadline = self.clock() + self.timeout
+        while pending:
+            for instance, entry in list(pending.items()):
+                if self._answer(ssm, entry):
+                    del pending[instance]
+            if not pending:
+                break
+            if self.clock() >= deadline:
+                for entry in pending.values():
+                    entry["notCollected"] = "instance %s did not answer within %d s (status %s)" % (
+                        entry["InstanceId"], self.timeout, entry.pop("status", "unknown"))
+                break
+            self.sleep(self.poll)
+        return {"document": DOCUMENT, "format": FORMAT, "nodes": nodes}
+
+    def _answer(self, ssm, entry):
+        """Whether the invocation has ended; its facts, or why there are none, go into ``entry``."""
+        try:
+            answer = ssm.get_command_invocation(CommandId=entry["CommandId"], InstanceId=entry["InstanceId"])
+        except Exception as exc:  # pylint: disable=broad-except  # botocore raises many types
+            if error_code(exc) == "InvocationDoesNotExist":  # usual for a moment after sending
+                entry["status"] = "not yet registered"
+                return False
+            entry["notCollected"] = str(wrap_client_error(exc, "SSM GetCommandInvocation %s on %s" % (
+                entry["CommandId"], entry["InstanceId"]), EvidenceError))
+            return True
+        status = answer.get("Status")
+        entry["status"] = status
+        if status not in DONE:
+            return False
+        entry.pop("status", None)
+        if status != "Success":
+            entry["notCollected"] = "the command on instance %s ended %s (%s): %s" % (
+                entry["InstanceId"], status, answer.get("StatusDetails"),
+                (answer.get("StandardErrorContent") or "").strip()[:500] or "no error output")
+            return True
+        try:
+            entry["facts"] = parse(answer.get("StandardOutputContent") or "")
+        except ValueError as exc:
+            entry["notCollected"] = "instance %s: %s" % (entry["InstanceId"], exc)
+        return True
