@@ -47,6 +47,15 @@ def stable_metadata(metadata):
     return copy
 
 
+def plan_bundle(spec, pool, created, spool_dir, custody, signer_id, level, base=None):
+    """The plan of a bundle (a delta on ``base`` when given); a registry failure is reported as a BundleError."""
+    try:
+        built = Planner(spec, pool, created, spool_dir, custody).build(signer_id, level)
+        return built if base is None else bundle_delta.apply(built, base)
+    except RegistryError as exc:
+        raise BundleError(exc.message, hint=exc.hint)
+
+
 def _image_result(item):
     result = {"ref": item["ref"], "digest": item["digest"]}
     if item.get("sourceVerification"):
@@ -76,11 +85,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     custody = CreationCustody(signer, verifier, scanner, existing, sbom)
 
     def make_plan(moment):
-        try:
-            built = Planner(spec, pool, moment, spool_dir, custody).build(signer_id, level)
-            return built if base is None else bundle_delta.apply(built, base)
-        except RegistryError as exc:
-            raise BundleError(exc.message, hint=exc.hint)
+        return plan_bundle(spec, pool, moment, spool_dir, custody, signer_id, level, base)
 
     plan = None
     if existing is not None and created is not None and created.source == timing.FROM_CLOCK:
