@@ -86,6 +86,21 @@ description:
     it covers exactly the file verified, and RV(sha256) says which file that was. C(<src>.sig) is never changed; the
     co-signature goes into O(cosignatures) (default C(<src>.sigs.json)), written atomically. A key that already signed
     the file (as primary or co-signer) adds nothing (C(changed=false))."
+  - "With O(state=signed) and O(rebuild=true), the co-signer first rebuilds the bundle on their own host from the same
+    spec (O(spec) or O(definition) with O(base_dir)) and sources (the images in the registries, with the registry
+    options; O(sbom), O(verify_images) and O(base) as the builder gave them), into a temporary directory beside O(src)
+    that is always removed, and co-signs only when the SHA-256 of the whole rebuilt file equals the bundle's. The
+    co-signature then records that it was reproduced, in a statement signed by the same key (see
+    C(docs/custody.md), 'Reproduced, then co-signed'). A rebuild that differs refuses (reason C(not-reproduced)),
+    writes nothing, and says what differs: the first field of the signed metadata (for example
+    C(images[0].digest) of a tag that moved), the first differing entry in archive order with its digest and size
+    on each side, the entries only one side holds, and when all entries agree the first tar header field or the
+    compression. The rebuild takes the bundle's recorded compression level and signer, replays the builder's
+    countersignatures where they are valid for the same digests and the time a source signature was verified; the
+    creation time must be stated the same way (C(SOURCE_DATE_EPOCH) or C(metadata.created); C(created: now) takes
+    the recorded one). Bundles with O(scan) reports cannot be reproduced (refused with reason
+    C(not-reproducible)). In check mode the rebuild and comparison run in full and a difference is refused; only
+    the co-signature is not written."
 author:
   - Petra maintainers (@petra-maintainers)
 options:
@@ -146,6 +161,14 @@ options:
   force:
     description:
       - Rebuild even when O(dest) already holds the same bundle.
+    type: bool
+    default: false
+  rebuild:
+    description:
+      - With O(state=signed), rebuild the bundle from O(spec) or O(definition) and its sources first and co-sign only
+        a byte-identical rebuild; the co-signature records that it was reproduced.
+      - Requires O(spec) or O(definition); the registry options, O(sbom), O(verify_images) and O(base) are used as
+        with O(state=present). O(scan) cannot be combined with it.
     type: bool
     default: false
   mode:
@@ -577,6 +600,20 @@ EXAMPLES = r"""
     region: us-gov-west-1
   register: cosigned
 
+- name: A second key holder rebuilds the bundle from the same spec on their own host and co-signs only if identical
+  petra.core.petra_bundle:
+    state: signed
+    rebuild: true
+    spec: bundles/platform.yml
+    src: /srv/outbox/platform-1.4.0.tar.zst
+    public_keys: /etc/petra/build.pub
+    signing_key: /etc/petra/release-manager.key
+    signing_key_password: "{{ vault_release_manager_password }}"
+    ca_file: /etc/pki/low-registry-ca.pem
+  environment:
+    SOURCE_DATE_EPOCH: "{{ release_epoch }}"  # as the builder set it, unless the spec states metadata.created
+  register: reproduced
+
 - name: On the high side, load only with two of three signers, never rolling back
   petra.core.petra_bundle:
     state: loaded
@@ -664,6 +701,35 @@ removed_stale:
   description: With O(state=signed), how many co-signatures over another file (an earlier build) were dropped.
   returned: state is signed
   type: int
+reproduced:
+  description: With O(state=signed), whether this key's co-signature (found, made now, or in check mode the one that
+    would be made) records a byte-identical rebuild (O(rebuild=true)). False for the primary signer.
+  returned: state is signed
+  type: bool
+reproduction:
+  description: With O(state=signed) and O(rebuild=true), the rebuild that matched, when a co-signature was (or in check
+    mode would be) added. A rebuild that differs fails with reason C(not-reproduced) and returns C(difference) (the
+    first differing metadata C(field) with C(path), C(expected), C(got) and C(of), the first differing C(entry) with
+    its C(index) and both sides, C(bundle_only) and C(rebuild_only) counts and first names, the tar C(header) when
+    only that differs, and a one-line C(summary)) and C(rebuilt_sha256).
+  returned: state is signed and rebuild and a co-signature was added or would be
+  type: dict
+  contains:
+    reproduced:
+      description: Always true here.
+      type: bool
+    sha256:
+      description: SHA-256 of the rebuilt file, equal to the bundle's.
+      type: str
+    size:
+      description: Size of the rebuilt file in bytes.
+      type: int
+    entries:
+      description: Number of archive entries after the metadata.
+      type: int
+    duration:
+      description: Seconds the rebuild and comparison took.
+      type: float
 signed_at:
   description: With O(state=signed), when the co-signature was made (UTC), unless nothing was added.
   returned: state is signed and changed
@@ -673,6 +739,12 @@ signers:
   returned: state is loaded
   type: list
   elements: str
+signer_details:
+  description: With O(state=loaded), per signer in RV(signers) order its C(key_id), whether it is the C(primary)
+    signer, and whether its co-signature records a byte-identical rebuild (C(reproduced)).
+  returned: state is loaded
+  type: list
+  elements: dict
 unsigned_keys:
   description: With O(state=loaded), the keys among O(public_keys) that did not sign it.
   returned: state is loaded

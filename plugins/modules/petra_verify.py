@@ -178,6 +178,17 @@ signers:
   returned: success
   type: list
   elements: str
+signer_details:
+  description:
+    - Per signer, in RV(signers) order, C(key_id), C(primary) (the primary signature) and C(reproduced) (the
+      co-signer rebuilt the bundle from its spec and sources and got the same bytes, a statement signed with the same
+      key; M(petra.core.petra_bundle) O(petra.core.petra_bundle#module:rebuild=true)). A reproduction statement that does
+      not verify for this file makes the whole co-signature rejected (RV(rejected_signatures)).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"key_id": "sha256:4a1f...", "primary": true, "reproduced": false},
+           {"key_id": "sha256:9c02...", "primary": false, "reproduced": true}]
 unsigned_keys:
   description: The keys among O(public_keys) with no valid signature over the bundle. Also returned on a C(threshold)
     failure.

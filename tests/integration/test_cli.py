@@ -150,7 +150,7 @@ def small_bundle(sources, spool, ec_key):
     dest = spool / "files-2.0.0.tar.zst"
     made = petra("bundle", "create", spec, "--dest", dest, "--signing-key", key, "--quiet")
     assert made.returncode == 0, made.stderr
-    return {"path": dest, "key": key, "pub": pub}
+    return {"path": dest, "key": key, "pub": pub, "spec": spec}
 
 
 def test_tampered_bundle_exits_1_with_the_modules_message(small_bundle, tmp_path):
@@ -263,6 +263,24 @@ def test_sign_then_sign_again_is_skipped(small_bundle, tmp_path):
     code, out, err = in_process("bundle", "verify", small_bundle["path"], "--public-key", small_bundle["pub"],
                                 "--public-key", officer_pub, "--threshold", "2", "--quiet")
     assert code == 0 and "(2 signers, 2 required)" in out and err == "", err
+
+
+def test_sign_with_rebuild_reports_the_reproduction(small_bundle, tmp_path):
+    from ansible_collections.petra.core.tests.support import pki
+    officer = str(tmp_path / "officer.pem")
+    pki.write_ec_key(officer)
+    args = ("bundle", "sign", small_bundle["path"], "--public-key", small_bundle["pub"], "--signing-key", officer,
+            "--rebuild", "--spec", str(small_bundle["spec"]))
+    code, out, err = in_process(*args)
+    assert code == 0 and out.startswith("co-signed files 2.0.0 with key "), err
+    assert "reproduced: rebuilt from the spec and sources on this host, byte-identical" in out
+    # A second officer rebuilding from a changed spec is refused (exit 1), told what differs.
+    second = str(tmp_path / "second.pem")
+    pki.write_ec_key(second)
+    small_bundle["spec"].write_text(small_bundle["spec"].read_text().replace("version: 2.0.0", "version: 2.0.1"))
+    code, out, err = in_process(*args[:6], second, *args[7:])
+    assert code == 1 and "the signed metadata differs first at version: the bundle has 2.0.0, the rebuild 2.0.1" \
+        in err, err
 
 
 def test_inspect_writes_the_review_sheet_and_send_writes_parity(small_bundle, tmp_path):

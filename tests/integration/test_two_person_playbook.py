@@ -3,6 +3,8 @@ state, through ansible-playbook and the action plugins."""
 
 import json
 
+import yaml
+
 from ansible_collections.petra.core.tests.integration.test_playbooks import run_playbook
 from ansible_collections.petra.core.tests.support import pki
 
@@ -48,13 +50,19 @@ PLAY = """
 """
 
 
-def build_and_cosign(tmp_path, sources):
-    """(keys, bundle path, report of PLAY): keys a, b, c; the bundle signed by a and co-signed by b."""
+def key_files(tmp_path, names):
+    """{name: private key path, name_pub: public key path} of a fresh P-256 key per name."""
     keys = {}
-    for name in "abc":
+    for name in names:
         private = tmp_path / ("%s.pem" % name)
         keys[name + "_pub"] = pki.write_ec_key(str(private))
         keys[name] = str(private)
+    return keys
+
+
+def build_and_cosign(tmp_path, sources):
+    """(keys, bundle path, report of PLAY): keys a, b, c; the bundle signed by a and co-signed by b."""
+    keys = key_files(tmp_path, "abc")
     dest = tmp_path / "approved-1.0.0.tar.zst"
     play = PLAY.format(k3s=sources / "bin" / "k3s", dest=dest, state=tmp_path / "trust.json", **keys)
     return keys, dest, run_playbook(tmp_path, play)
@@ -110,3 +118,35 @@ def test_verify_playbook_checks_its_variables(tmp_path, sources):
     assert checked["failed"] is True
     assert "missing required arguments: bundle_verify_public_key" in checked["msg"]
     assert "Verify the bundle" not in report
+
+
+def reproduced_play(k3s, dest, a, a_pub, b, b_pub):
+    """Build with key a; key b rebuilds from the same definition (in check mode, then for real); verify 2 of 2."""
+    definition = {"apiVersion": "petra.dev/v1alpha1", "kind": "Bundle",
+                  "metadata": {"name": "approved", "version": "1.0.0", "created": "2026-01-01T00:00:00Z"},
+                  "files": [{"name": "k3s", "path": str(k3s)}]}
+    rebuild = {"state": "signed", "rebuild": True, "definition": "{{ definition }}", "src": str(dest),
+               "public_key": a_pub, "signing_key": b}
+    tasks = [{"name": "build", "petra.core.petra_bundle": {"definition": "{{ definition }}", "dest": str(dest),
+                                                           "signing_key": a}},
+             {"name": "rebuild and compare", "petra.core.petra_bundle": rebuild, "check_mode": True},
+             {"name": "rebuild and co-sign", "petra.core.petra_bundle": rebuild},
+             {"name": "two of two", "petra.core.petra_verify": {"path": str(dest), "public_key": [a_pub, b_pub],
+                                                                "threshold": 2}}]
+    return yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "vars": {"definition": definition},
+                            "tasks": tasks}], sort_keys=False)
+
+
+def test_reproduced_cosignature_through_ansible(tmp_path, sources):
+    """The co-signer rebuilds the bundle from the same definition in a play: check mode compares and writes nothing,
+    the real run co-signs with the reproduction recorded, and petra_verify reports it for that signer."""
+    keys = key_files(tmp_path, "ab")
+    dest = tmp_path / "approved-1.0.0.tar.zst"
+    report = run_playbook(tmp_path, reproduced_play(sources / "bin" / "k3s", dest, **keys))
+    checked, cosigned = report["rebuild and compare"], report["rebuild and co-sign"]
+    assert checked["changed"] is True and checked["reproduced"] is True and "signed_at" not in checked
+    assert checked["reproduction"]["sha256"] == report["build"]["sha256"]
+    assert cosigned["changed"] is True and cosigned["reproduced"] is True
+    verified = report["two of two"]
+    assert [(item["key_id"], item["reproduced"]) for item in verified["signer_details"]] == [
+        (report["build"]["key_id"], False), (cosigned["key_id"], True)]

@@ -17,6 +17,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.completeness imp
 from ansible_collections.petra.core.plugins.module_utils.bundle.create import create_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.delta import DeltaBase
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.rebuild import rebuild_and_compare
 from ansible_collections.petra.core.plugins.module_utils.bundle.second_signature import cosign_bundle
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
@@ -69,6 +70,7 @@ ARGUMENT_SPEC = merged(
     compression_level=dict(type="int", default=3),
     image_completeness=dict(type="str", default="fail", choices=list(COMPLETENESS_MODES)),
     force=dict(type="bool", default=False),
+    rebuild=dict(type="bool", default=False),
     mode=dict(type="raw", default="0644"),
     src=dict(type="path"),
     base=dict(type="path"),
@@ -97,13 +99,14 @@ REQUIRED_IF = [
     ("state", "loaded", ("src", "public_keys", "registry")),
     ("state", "signed", ("src", "public_keys")),
     ("state", "signed", ("signing_key", "signing_key_content"), True),
+    ("rebuild", True, ("spec", "definition"), True),
 ]
 
 # run() takes a progress sink (progress.Progress): the action plugin shows it in -v output, the petra command as bars.
 REPORTS_PROGRESS = True
 
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
-SIGNATURE_RESULT_KEYS = ("sha256", "signers", "unsigned_keys", "rejected_signatures", "threshold",
+SIGNATURE_RESULT_KEYS = ("sha256", "signers", "signer_details", "unsigned_keys", "rejected_signatures", "threshold",
                          "cosignatures_consulted")
 
 
@@ -119,15 +122,19 @@ def parse_mode(value):
     return mode
 
 
+def spec_from_params(params, default_base_dir=None):
+    """The bundle spec of ``spec`` (a file) or ``definition`` (inline, its paths relative to base_dir)."""
+    if params.get("spec"):
+        return BundleSpec.from_file(params["spec"])
+    return BundleSpec.from_definition(params["definition"], params.get("base_dir") or default_base_dir or os.getcwd())
+
+
 def run_create(params, check_mode, default_base_dir=None, progress=None):
     level = params["compression_level"]
     if not 1 <= level <= 19:
         raise BundleError("compression_level %d is outside 1..19" % level,
                           hint="3 is fast and close to the best ratio for already-compressed layers")
-    if params.get("spec"):
-        spec = BundleSpec.from_file(params["spec"])
-    else:
-        spec = BundleSpec.from_definition(params["definition"], params.get("base_dir") or default_base_dir or os.getcwd())
+    spec = spec_from_params(params, default_base_dir)
     signer = signer_from_params(params)
     pool = client_pool_from_params(params)
     custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
@@ -212,12 +219,29 @@ def sync_flux(params, loader, target, insecure, check_mode):
     return {"objects": objects, "requested_at": requested_at, "waited": bool(params["flux_wait"] and not check_mode)}
 
 
-def run_cosign(params, check_mode):
+def run_cosign(params, check_mode, default_base_dir=None, progress=None):
     signer = signer_from_params(params)
     keys = load_public_keys(params["public_keys"])
+    reproduce = None
+    if params.get("rebuild"):
+        reproduce = rebuilder(params, keys, signer, default_base_dir, progress)
     return cosign_bundle(params["src"], signer, keys, signature_path=params.get("signature"),
                          cosignature_path=params.get("cosignatures"), check_mode=check_mode,
-                         mode=parse_mode(params["mode"]))
+                         mode=parse_mode(params["mode"]), reproduce=reproduce)
+
+
+def rebuilder(params, keys, signer, default_base_dir=None, progress=None):
+    """rebuild=true: the function that rebuilds the verified bundle from the options of state=present and compares."""
+    if params.get("scan"):
+        raise BundleError("rebuild cannot be combined with scan: scan reports are not reproducible",
+                          hint="Leave scan out of the co-signing task")
+    spec = spec_from_params(params, default_base_dir)
+    pool = client_pool_from_params(params)
+    custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
+    base = delta_base_from_params(params, signer)
+    return lambda verification: rebuild_and_compare(
+        spec, params["src"], verification, keys, pool, verifier=custody["verifier"], sbom=custody["sbom"], base=base,
+        progress=progress, image_completeness=params["image_completeness"])
 
 
 def run(params, check_mode, playbook_dir=None, progress=None):
@@ -226,5 +250,5 @@ def run(params, check_mode, playbook_dir=None, progress=None):
     if params["state"] == "loaded":
         return run_load(params, check_mode, progress)
     if params["state"] == "signed":
-        return run_cosign(params, check_mode)
+        return run_cosign(params, check_mode, playbook_dir, progress)
     return run_create(params, check_mode, playbook_dir, progress)

@@ -48,6 +48,17 @@ def stable_metadata(metadata):
     return copy
 
 
+def plan_bundle(spec, pool, created, spool_dir, custody, signer_id, level, base=None, image_completeness=None):
+    """The plan of a bundle (a delta on ``base`` when given) and the image completeness report (None when not
+    asked for); a registry failure is reported as a BundleError."""
+    try:
+        planner = Planner(spec, pool, created, spool_dir, custody, image_completeness)
+        built = planner.build(signer_id, level)
+        return (built if base is None else bundle_delta.apply(built, base)), planner.completeness
+    except RegistryError as exc:
+        raise BundleError(exc.message, hint=exc.hint)
+
+
 def _image_result(item):
     result = {"ref": item["ref"], "digest": item["digest"]}
     if item.get("sourceVerification"):
@@ -81,13 +92,10 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     completeness = []
 
     def make_plan(moment):
-        try:
-            planner = Planner(spec, pool, moment, spool_dir, custody, image_completeness)
-            built = planner.build(signer_id, level)
-            completeness[:] = [planner.completeness]
-            return built if base is None else bundle_delta.apply(built, base)
-        except RegistryError as exc:
-            raise BundleError(exc.message, hint=exc.hint)
+        built, report = plan_bundle(spec, pool, moment, spool_dir, custody, signer_id, level, base,
+                                    image_completeness)
+        completeness[:] = [report]
+        return built
 
     plan = None
     if existing is not None and created is not None and created.source == timing.FROM_CLOCK:

@@ -98,11 +98,15 @@ class CreationCustody:
     def countersign(self, plan, reference, digest, carried=None):
         """The countersignature of a manifest digest (an image, or a chart, manifest set or file artifact, which
         Flux verifies), its blobs added to the plan; returns its metadata record."""
-        signed = countersign(self.signer, reference, digest, carried, self.previous(digest))
+        signed = self.signed(reference, digest, carried)
         for data, media_type in ((signed.payload, cosign.SIMPLE_SIGNING),
                                  (signed.config, mediatypes.OCI_CONFIG), (signed.manifest, mediatypes.OCI_MANIFEST)):
             plan.add_blob(Blob.from_bytes(data, media_type))
         return signed.record
+
+    def signed(self, reference, digest, carried=None):
+        """The Countersignature of a digest by the bundle key (a previous one reused when still valid)."""
+        return countersign(self.signer, reference, digest, carried, self.previous(digest))
 
     def add_sbom(self, plan, spec, created):
         """The bundle's CycloneDX SBOM as a named entry; returns its metadata record. Called once the plan lists

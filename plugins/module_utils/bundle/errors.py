@@ -23,3 +23,9 @@ class VerificationError(BundleError):
     def __init__(self, message, hint=None, reason="invalid", **details):
         super().__init__(message, hint=hint, **details)
         self.reason = reason
+
+
+class NotReproducedError(BundleError):
+    """A rebuild of a bundle from its spec and sources did not give the same bytes (details: what differs)."""
+
+    reason = "not-reproduced"

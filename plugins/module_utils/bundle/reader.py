@@ -217,13 +217,14 @@ class BundleWalker:
         # with the first pass) and to whoever stores the content by digest.
         self.hash_entries = hash_entries
 
-    def walk(self, on_entry=None):
+    def walk(self, on_entry=None, on_member=None):
+        """``on_member(tarinfo)`` sees every tar header, the metadata's included, once its name passed the checks."""
         result = WalkResult()
         producer = _Decompressor(self.path, self.hash_names, self.progress)
         producer.start()
         stream = _QueueFile(producer)
         try:
-            self._walk_tar(stream, result, on_entry)
+            self._walk_tar(stream, result, on_entry, on_member)
             while stream.read(READ_SIZE):
                 pass
         except VerificationError as exc:
@@ -245,7 +246,7 @@ class BundleWalker:
         result.compressed_size = producer.compressed_size
         return result
 
-    def _walk_tar(self, stream, result, on_entry):
+    def _walk_tar(self, stream, result, on_entry, on_member=None):
         try:
             archive = tarfile.open(fileobj=stream, mode="r|", bufsize=READ_SIZE)
         except tarfile.TarError as exc:
@@ -273,6 +274,8 @@ class BundleWalker:
                     raise VerificationError("the archive holds %r twice" % name, hint=OBTAIN_AGAIN,
                                             reason="duplicate", entry=name)
                 seen.add(name)
+                if on_member is not None:
+                    on_member(member)
                 if declared is None:
                     declared = self._read_metadata(archive, member, result)
                     expected_order = [entry["name"] for entry in result.metadata["entries"]]

@@ -8,6 +8,10 @@ The co-signer first verifies the bundle completely (primary signature by one of 
 entry, expiry) in one read that also computes the digest to sign, so a co-signature always vouches for a bundle
 that was checked, and names the SHA-256 of exactly the file it covers. The bundle and its primary ``.sig`` are
 never rewritten; the co-signature is added to ``<bundle>.sigs.json`` (written atomically, under a lock).
+
+With a rebuild (rebuild.py), the co-signer also rebuilds the bundle from its spec and sources and co-signs only when
+the rebuild is byte-identical; the co-signature then carries a signed statement that it was reproduced. A rebuild
+that differs raises before anything is written.
 """
 
 from __future__ import annotations
@@ -23,20 +27,25 @@ from ansible_collections.petra.core.plugins.module_utils.signing import cosignat
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import key_id, verify_digest
 
 
-def _already_signed(signer, digests, primary_der, entries):
-    """``primary`` or ``cosignature`` when the signer's key already has a valid signature over this file, else None."""
+def _already_signed(signer, digests, primary_der, entries, reproduced=False):
+    """``primary`` or ``cosignature`` when the signer's key already has a valid signature over this file (with
+    ``reproduced``, a co-signature must also record a valid reproduction), else None."""
     public_key = signer.public_key()
     if verify_digest(public_key, digests[signer.hash_name], primary_der):
         return "primary"
     identity = key_id(public_key)
-    if any(entry["keyId"] == identity and cosignature_file.entry_valid(entry, public_key, digests) for entry in entries):
+    if any(entry["keyId"] == identity and cosignature_file.entry_valid(entry, public_key, digests) and
+           (not reproduced or cosignature_file.reproduced_valid(entry, public_key, digests)) for entry in entries):
         return "cosignature"
     return None
 
 
 def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_path=None, check_mode=False,
-                  mode=0o644, today=None):
-    """Add the signer's co-signature to a verified bundle; idempotent (a key that already signed adds nothing)."""
+                  mode=0o644, today=None, reproduce=None):
+    """Add the signer's co-signature to a verified bundle; idempotent (a key that already signed adds nothing).
+
+    ``reproduce(verification)``, when given, rebuilds the bundle and returns the reproduction record, or raises
+    when the rebuild differs; it runs in check mode too (only the co-signature is not written there)."""
     started = time.monotonic()
     cosignature_path = cosignature_path or cosignature_file.default_path(path)
     if not os.path.isdir(os.path.dirname(os.path.abspath(cosignature_path))):
@@ -48,7 +57,8 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
     sha256_hex = digests["sha256"].hex()
     signer_id = key_id(signer.public_key())
     entries = read_cosignatures(cosignature_path)
-    already = _already_signed(signer, digests, read_signature(verification.result["signature"]), entries)
+    already = _already_signed(signer, digests, read_signature(verification.result["signature"]), entries,
+                              reproduce is not None)
     result = {
         "path": path, "sha256": sha256_hex, "size": verification.result["size"], "key_id": signer_id,
         "primary_key_id": verification.result["key_id"], "signature": verification.result["signature"],
@@ -57,13 +67,18 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
         "check_mode": check_mode, "removed_stale": 0 if already else sum(
             1 for item in entries if item["bundleSha256"] != sha256_hex),
     }
+    reproduced = None
+    if already is None and reproduce is not None:
+        result["reproduction"] = reproduce(verification)
     if already is None and not check_mode:
+        signed_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if reproduce is not None:
+            reproduced = cosignature_file.make_reproduced(signer, sha256_hex, signed_at)
         der = signer.sign_digest(digests[signer.hash_name])
         if not verify_digest(signer.public_key(), digests[signer.hash_name], der):
             raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
                               hint="The signing backend is misbehaving; nothing was written")
-        signed_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        entry = cosignature_file.make_entry(signer_id, sha256_hex, der, signed_at)
+        entry = cosignature_file.make_entry(signer_id, sha256_hex, der, signed_at, reproduced)
         with directory_lock(cosignature_path):
             # Read again under the lock: another co-signer may have added a signature since the verification.
             current = read_cosignatures(cosignature_path)
@@ -76,5 +91,8 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
     # The key ids the co-signature file names for this file (as listed; verification checks them against keys).
     result["cosignature_keys"] = sorted({item["keyId"] for item in entries if item["bundleSha256"] == sha256_hex} |
                                         ({signer_id} if already is None else set()))
+    # Whether this signer's co-signature (found, made now, or in check mode: would be made) records a reproduction;
+    # reaching here with a rebuild asked means it matched. The primary signer built the bundle: nothing to reproduce.
+    result["reproduced"] = reproduce is not None and already != "primary"
     result["duration"] = round(time.monotonic() - started, 3)
     return result

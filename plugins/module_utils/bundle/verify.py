@@ -163,6 +163,8 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
         "verified": True,
         "key_id": valid_key,
         "signers": tally.signers,
+        "signer_details": [{"key_id": identity, "primary": identity == tally.primary,
+                            "reproduced": identity in tally.reproduced} for identity in tally.signers],
         "unsigned_keys": tally.unsigned,
         "rejected_signatures": tally.rejected,
         "threshold": threshold,

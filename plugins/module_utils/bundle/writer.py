@@ -26,29 +26,14 @@ from ansible_collections.petra.core.plugins.module_utils.signing import signatur
 def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL, mode=0o644, progress=None):
     """Write archive and signature to temporary files beside their targets, check the signature, then commit both
     (synced, renamed, their directories synced). ``progress`` (progress.Progress) counts entries and their bytes."""
-    progress = or_null(progress)
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory):
         raise BundleError("the directory %s for dest does not exist" % directory, hint="Create it first")
     archive = signature = None
     try:
         archive = PendingFile(dest, mode)
-        writer = ArchiveWriter(archive.handle, mtime, hash_names=sorted({"sha256", signer.hash_name}), level=level)
-        writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
-        try:
-            entries = plan.entries()
-            progress.stage("write", sum(blob.size for _name, blob in entries), len(entries), unit="entries")
-            for name, blob in entries:
-                try:
-                    writer.add_chunks(name, blob.size, blob.digest, counted(prefetched(blob.chunks()), progress))
-                    progress.advance(items=1)
-                except OCIError as exc:
-                    raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message),
-                                      hint=exc.hint)
-            digests = writer.close()
-        except BaseException:
-            writer.abandon()
-            raise
+        hash_names = sorted({"sha256", signer.hash_name})
+        digests, size = write_archive(plan, archive.handle, mtime, hash_names, level, progress)
         der = signer.sign_digest(digests[signer.hash_name])
         if not signing_keys.verify_digest(signer.public_key(), digests[signer.hash_name], der):
             raise BundleError("the signature %s returned does not verify with its own public key" % signer.description,
@@ -58,12 +43,36 @@ def write_bundle(plan, dest, signature_path, signer, mtime, level=DEFAULT_LEVEL,
         # Both are synced before either is renamed: a crash between the renames leaves a bundle that fails
         # verification until it is rebuilt, never a partial file under either name.
         commit(archive, signature)
-        return {"sha256": digests["sha256"].hex(), "size": writer.compressed_size}
+        return {"sha256": digests["sha256"].hex(), "size": size}
     except BaseException:
         for item in (archive, signature):
             if item is not None:
                 item.discard()
         raise
+
+
+def write_archive(plan, handle, mtime, hash_names, level=DEFAULT_LEVEL, progress=None):
+    """The planned entries, metadata first, streamed once through the archive writer into ``handle``; returns
+    ({hash name: raw digest} of the compressed bytes, their size). Every entry is checked against its declared digest
+    and size as it is written; on any failure the writer is abandoned and the exception raised."""
+    progress = or_null(progress)
+    writer = ArchiveWriter(handle, mtime, hash_names=hash_names, level=level)
+    writer.add_bytes(bundle_metadata.METADATA_NAME, bundle_metadata.encode(plan.metadata))
+    try:
+        entries = plan.entries()
+        progress.stage("write", sum(blob.size for _name, blob in entries), len(entries), unit="entries")
+        for name, blob in entries:
+            try:
+                writer.add_chunks(name, blob.size, blob.digest, counted(prefetched(blob.chunks()), progress))
+                progress.advance(items=1)
+            except OCIError as exc:
+                raise BundleError("fetching %s for the bundle failed: %s" % (blob.digest, exc.message),
+                                  hint=exc.hint)
+        digests = writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    return digests, writer.compressed_size
 
 
 def counted(chunks, progress):

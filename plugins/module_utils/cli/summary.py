@@ -91,8 +91,12 @@ def signed(result, check=False):
         head = "skipped: key %s has already signed %s (%s)" % (result["key_id"], what, result["already_signed"])
     else:
         head = "co-signed %s with key %s%s" % (what, result["key_id"], _check(check))
-    return [head, "  bundle %s (primary signer %s)" % (result["path"], result["primary_key_id"]),
-            "  co-signatures: %s (%s)" % (result["cosignatures"], ", ".join(result["cosignature_keys"]))]
+    lines = [head, "  bundle %s (primary signer %s)" % (result["path"], result["primary_key_id"]),
+             "  co-signatures: %s (%s)" % (result["cosignatures"], ", ".join(result["cosignature_keys"]))]
+    if result.get("reproduced"):
+        lines.append("  reproduced: rebuilt from the spec and sources on this host, byte-identical (sha256 %s)" %
+                     result["sha256"])
+    return lines
 
 
 def loaded(result, check=False):

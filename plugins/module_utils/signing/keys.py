@@ -123,6 +123,14 @@ class PrivateKeySigner(Signer):
             return self._key.sign(digest, ec.ECDSA(prehashed))
 
 
+def throwaway_signer(hash_name="sha256"):
+    """A key made in memory and never kept: it signs what must be signed to finish something that will not be used
+    (a rebuild's content that the bundle it is compared with does not hold)."""
+    require_crypto()
+    curve = ec.SECP256R1() if hash_name == "sha256" else ec.SECP384R1()
+    return PrivateKeySigner(ec.generate_private_key(curve), "a throwaway key")
+
+
 def _decrypt_cosign(document, password, source):
     if not HAS_NACL:
         raise SigningError("the Python library 'pynacl' is required to open cosign key files",
