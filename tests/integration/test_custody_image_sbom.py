@@ -109,8 +109,8 @@ def test_generated_sbom_is_attested_validated_and_reproducible(registry, package
     images_by_ref = {image["ref"]: image for image in metadata["images"]}
     bare, shipped = images_by_ref[packaged.refs["bare"]], images_by_ref[packaged.refs["shipped"]]
     # The source's SBOM is carried as it came and nothing is generated for that image.
-    assert shipped["sbom"] == {"origin": "source", "documents": [
-        {"kind": "sbom", "manifest": packaged.source_sbom_manifest, "type": "application/vnd.oci.image.config.v1+json"}]}
+    assert shipped["sbom"] == {"origin": "source", "documents": [{
+        "kind": "sbom", "manifest": packaged.source_sbom_manifest, "type": "application/vnd.cyclonedx+json"}]}
     assert [item["kind"] for item in shipped["attached"]] == ["sbom"]
     assert blob(built["path"], json.loads(blob(built["path"], packaged.source_sbom_manifest))["layers"][0][
         "digest"]) == packaged.source_sbom

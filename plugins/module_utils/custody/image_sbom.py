@@ -60,8 +60,10 @@ def source_sboms(attached):
             continue
         predicate = (item.document.get("annotations") or {}).get(ANNOTATION_PREDICATE)
         if item.kind == "sbom" or is_sbom(item.record()) or (item.kind == "referrer" and _sbom_predicate(predicate)):
+            # A .sbom tag's config type says nothing; its layer's media type names the format.
+            layer_type = item.layers[0].get("mediaType") if item.kind == "sbom" and item.layers else None
             found.append({"kind": item.kind, "manifest": item.digest,
-                          "type": predicate or item.artifact_type or item.media_type})
+                          "type": predicate or layer_type or item.artifact_type or item.media_type})
     return found
 
 

@@ -88,7 +88,8 @@ class _Builder:
         lib, record = self.lib, image.get("sbom") or {}
         if record.get("origin") == "petra":
             items = [(item["manifest"], "CycloneDX SBOM of %s made by Petra with %s, in-toto attestation signed with "
-                      "the bundle key" % (item["describes"], record.get("generator"))) for item in record["attestations"]]
+                      "the bundle key" % (item["describes"], record.get("generator")))
+                     for item in record["attestations"]]
         else:
             items = [(item["manifest"], "SBOM %s carried with the image (%s)" % (item["kind"], item.get("type")))
                      for item in record.get("documents") or [] if item["manifest"] not in referenced]

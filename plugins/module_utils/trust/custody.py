@@ -6,8 +6,8 @@
 carried it and who signed that, and where it was loaded.
 
 The per-image source verification (``sourceVerification``), SLSA provenance (``provenance``), countersignature
-(``countersignature``) and SBOM origin (``sbom``: the source's or Petra's) are read from the signed metadata when the bundle records them, and are null for bundles
-built without them.
+(``countersignature``) and SBOM origin (``sbom``: the source's or Petra's) are read from the signed metadata when
+the bundle records them, and are null for bundles built without them.
 """
 
 from __future__ import annotations
