@@ -740,7 +740,7 @@ images:
     - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)) and, with
       O(verify_images), C(source_verification) and, where the rule asks for it, C(provenance); C(sbom_origin)
       (C(source) when the image carries its own SBOM, C(petra) when Petra generated it, absent with
-      O(sbom_generate=false) for an image without one) and C(sbom_digests) (the manifests holding its SBOMs: the
+      O(sbom_generate=false) for an image without one) and C(sbom_digests) (the manifests holding its SBOMs, the
       source's C(.sbom)/C(.att) manifests or referrers, or Petra's attestation referrers, one per platform; empty
       in check mode for SBOMs still to be generated).
     - With O(state=loaded), every image with C(source) (the original reference), C(target) (where it now is,
