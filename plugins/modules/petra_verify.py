@@ -25,7 +25,7 @@ description:
     as a load would (reasons C(trust-state-behind), C(trust-state-forked)); RV(trust_state.witness) reports the
     comparison. Without O(registry) only the file is proven, and an older copy of it put back looks valid.
   - Returns a custody record per image (RV(custody)) - source reference, source digest, source signature identity,
-    bundle SHA-256 and signers.
+    SBOM origin, bundle SHA-256 and signers - and per image where its SBOM came from (RV(images)).
   - "A delta bundle (built with O(petra.core.petra_bundle#module:base)) is verified on its own, like any bundle, and its
     signed delta record is checked for consistency; RV(delta) reports its base and the blobs and bytes it leaves out.
     RV(carried_blobs) lists the blobs this bundle carries, so that the result can be the base of a later delta
@@ -250,10 +250,22 @@ custody:
     - The custody record of the bundle (format in C(docs/bundle-spec.md)). C(bundle) holds name, version, SHA-256,
       signers and threshold. C(images) holds one entry per image with C(source), C(sourceDigest), C(sourceSignature)
       (how the source signature was verified at creation, null for bundles built without it), C(provenance) (the
-      SLSA provenance accepted at creation, null when none was required), C(countersignature),
-      C(bundleSha256), C(signers) and C(target) (null here; a load fills it in).
+      SLSA provenance accepted at creation, null when none was required), C(countersignature), C(sbom) (C(origin)
+      C(source) or C(petra), C(generator) for Petra's, C(digests) of the manifests holding the SBOMs; null for
+      bundles built without an image SBOM), C(bundleSha256), C(signers) and C(target) (null here; a load fills it
+      in).
   returned: success
   type: dict
+images:
+  description:
+    - Every image of the bundle with C(ref), C(digest), C(sbom_origin) (C(source) when the image came with its own
+      SBOM, C(petra) when Petra generated it with syft and attested it with the bundle key, null when it has none)
+      and C(sbom_digests) (the manifests holding its SBOMs, carried with the image and pushed next to it by a load).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"ref": "cgr.dev/chainguard/nginx:1.27", "digest": "sha256:...", "sbom_origin": "petra",
+            "sbom_digests": ["sha256:..."]}]
 path:
   description: The bundle file.
   returned: success

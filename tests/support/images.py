@@ -44,6 +44,31 @@ def build_image(layout, tag, seeds, layer_size=64 * 1024, arch="amd64", workdir=
     return manifest_digest(layout, tag)
 
 
+def build_image_with_files(layout, tag, files, workdir, created="2026-01-01T00:00:00Z"):
+    """An image in the OCI layout with one layer holding ``files`` ({path inside the image: bytes}, directories made
+    as needed), fixed times and owners; returns its manifest digest."""
+    if not os.path.exists(os.path.join(layout, "oci-layout")):
+        run(["umoci", "init", "--layout", layout])
+    run(["umoci", "new", "--image", "%s:%s" % (layout, tag)])
+    layer = os.path.join(workdir, "layer-%s.tar" % tag)
+    with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as archive:
+        directories = sorted({"/".join(path.split("/")[:end]) for path in files
+                              for end in range(1, path.count("/") + 1)})
+        for directory in directories:
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            archive.addfile(info)
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    run(["umoci", "raw", "add-layer", "--image", "%s:%s" % (layout, tag), layer])
+    os.unlink(layer)
+    run(["umoci", "config", "--image", "%s:%s" % (layout, tag), "--architecture", "amd64", "--os", "linux",
+         "--created", created])
+    return manifest_digest(layout, tag)
+
+
 def _index(layout):
     with open(os.path.join(layout, "index.json")) as handle:
         return json.load(handle)

@@ -26,7 +26,7 @@ from ansible_collections.petra.core.plugins.module_utils.options.trust import (
 )
 from ansible_collections.petra.core.plugins.module_utils.review.render import write_sheets
 from ansible_collections.petra.core.plugins.module_utils.review.sheet import Review
-from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record
+from ansible_collections.petra.core.plugins.module_utils.trust.custody import custody_record, image_sboms
 
 ARGUMENT_SPEC = merged(
     TRUST_ARGUMENT_SPEC,
@@ -85,4 +85,5 @@ def _verify(params, review, progress=None):
         gate.admit(result, verification.metadata)
         result["trust_state"] = gate.preview()
     result["custody"] = custody_record(verification.metadata, result)
+    result["images"] = image_sboms(result["custody"])
     return result

@@ -24,11 +24,13 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.archive import D
 from ansible_collections.petra.core.plugins.module_utils.bundle.completeness import warnings as image_completeness_warnings
 from ansible_collections.petra.core.plugins.module_utils.bundle.custody_plan import CreationCustody
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError
+from ansible_collections.petra.core.plugins.module_utils.bundle.image_sboms import generate_sboms, generating
 from ansible_collections.petra.core.plugins.module_utils.bundle.planner import Planner
 from ansible_collections.petra.core.plugins.module_utils.bundle.reader import read_metadata
 from ansible_collections.petra.core.plugins.module_utils.bundle.scan_staging import scan_plan
 from ansible_collections.petra.core.plugins.module_utils.bundle.writer import (
     existing_signature_valid, file_digests, write_bundle)
+from ansible_collections.petra.core.plugins.module_utils.custody import image_sbom
 from ansible_collections.petra.core.plugins.module_utils.custody import scan as custody_scan
 from ansible_collections.petra.core.plugins.module_utils.custody.sbom import ENTRY_NAME as SBOM_NAME
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import RegistryError
@@ -65,16 +67,25 @@ def _image_result(item):
         result["source_verification"] = item["sourceVerification"]
     if item.get("provenance"):
         result["provenance"] = item["provenance"]
+    if item.get("sbom"):
+        result["sbom_origin"] = item["sbom"]["origin"]
+        result["sbom_digests"] = image_sbom.record_digests(item["sbom"])
     return result
+
+
+def _sbom_result(plan):
+    document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
+    return dict(plan.metadata["sbom"], document=json.loads(document))
 
 
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
                   force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None,
-                  progress=None, image_completeness=None):
+                  progress=None, sbom_generate=False, image_completeness=None):
     """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
 
     ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
-    (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM; ``base``
+    (custody.scan.Scanner) is the vulnerability gate; ``sbom`` adds the bundle's CycloneDX SBOM; ``sbom_generate``
+    has syft describe each image that carries no SBOM, attested with the bundle key (image_sboms.py); ``base``
     (delta.DeltaBase) makes it a delta that leaves out the layers the base provides; ``progress``
     (progress.Progress) counts what is written, or skipped when the bundle is already there;
     ``image_completeness`` (completeness.MODES) checks that every image the manifests and charts reference is
@@ -87,7 +98,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     spool_dir = os.path.dirname(os.path.abspath(dest))
     spool_dir = spool_dir if os.path.isdir(spool_dir) else None
     existing = read_metadata(dest) if (os.path.isfile(dest) and not force) else None
-    custody = CreationCustody(signer, verifier, scanner, existing, sbom)
+    custody = CreationCustody(signer, verifier, scanner, existing, sbom, sbom_generate)
 
     completeness = []
 
@@ -131,8 +142,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         if warnings:
             result["warnings"] = warnings
     if plan.metadata.get("sbom"):
-        document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
-        result["sbom"] = dict(plan.metadata["sbom"], document=json.loads(document))
+        result["sbom"] = _sbom_result(plan)
     if existing is not None and stable_metadata(existing) == stable_metadata(plan.metadata) and \
             custody.scan_settled(existing) and existing_signature_valid(dest, signature_path, signer):
         digests = file_digests(dest, ["sha256"])
@@ -151,8 +161,14 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
             result["scan"] = {"scanner": scanner.name, "failOn": scanner.fail_on, "reports": None}
         result.update(changed=True, sha256=None, size=None, duration=round(time.monotonic() - started, 3))
         return result
-    staging = tempfile.mkdtemp(dir=spool_dir, prefix=".petra-scan-") if scanner is not None else None
+    staged = scanner is not None or generating(plan)
+    staging = tempfile.mkdtemp(dir=spool_dir, prefix=".petra-scan-") if staged else None
     try:
+        if staging and generate_sboms(plan, custody, staging):
+            # What was generated is now known: the images' records and the bundle SBOM that references them.
+            result["images"] = [_image_result(item) for item in plan.images]
+            if plan.metadata.get("sbom"):
+                result["sbom"] = _sbom_result(plan)
         if scanner is not None:
             result["scan"] = scan_plan(plan, scanner, staging)
         written = write_bundle(plan, dest, signature_path, signer, plan.created.epoch, level, mode, progress)

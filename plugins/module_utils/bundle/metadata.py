@@ -103,6 +103,22 @@ _ATTACHED = {
                        "artifactType": {"type": "string"}},
     },
 }
+# Where an image's SBOM came from: the source's (``documents``: the manifests it came in) or Petra's (``attestations``
+# it made with ``generator``: one per platform manifest, each a referrer of the image listed under ``attached``).
+_IMAGE_SBOM = {
+    "type": "object",
+    "required": ["origin"],
+    "properties": {
+        "origin": {"enum": ["source", "petra"]},
+        "generator": {"type": "string"},
+        "documents": {"type": "array", "items": {"type": "object", "required": ["kind", "manifest"],
+                                                 "properties": {"manifest": _DIGEST, "digest": _DIGEST}}},
+        "attestations": {"type": "array", "items": {
+            "type": "object", "required": ["manifest", "manifestSize", "digest", "size", "describes", "signature"],
+            "properties": {"manifest": _DIGEST, "manifestSize": _SIZE, "digest": _DIGEST, "size": _SIZE,
+                           "describes": _DIGEST, "sbomDigest": _DIGEST, "signature": {"type": "string"}}}},
+    },
+}
 _COUNTERSIGNED_ITEM = dict(_ITEM, properties=dict(_ITEM["properties"], countersignature=_COUNTERSIGNATURE))
 _SCAN = {
     "type": "object",
@@ -154,7 +170,7 @@ SCHEMA = {
             "type": "array",
             "items": {"type": "object", "required": ["ref", "digest", "mediaType"], "properties": {
                 "digest": _DIGEST, "sourceVerification": _SOURCE_VERIFICATION, "countersignature": _COUNTERSIGNATURE,
-                "attached": _ATTACHED, "provenance": _PROVENANCE}},
+                "attached": _ATTACHED, "provenance": _PROVENANCE, "sbom": _IMAGE_SBOM}},
         },
         "sbom": {"type": "object", "required": ["name", "digest"],
                  "properties": {"name": {"type": "string", "minLength": 1}, "digest": _DIGEST}},

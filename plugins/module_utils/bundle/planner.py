@@ -62,7 +62,7 @@ class Planner:
                                                    self._add_discovered_image, self.pool)
         sbom = None
         if self.custody is not None and self.custody.sbom:
-            sbom = self.custody.add_sbom(self.plan, self.spec, self.created)
+            sbom = self.custody.add_sbom(self.plan, self.spec.name, self.spec.version, self.created)
         self.plan.metadata = {
             "apiVersion": "petra.dev/v1alpha1",
             "kind": "BundleMetadata",

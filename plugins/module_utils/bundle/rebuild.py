@@ -25,13 +25,15 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import pl
 from ansible_collections.petra.core.plugins.module_utils.bundle.custody_plan import CreationCustody
 from ansible_collections.petra.core.plugins.module_utils.bundle.difference import compare
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, NotReproducedError
+from ansible_collections.petra.core.plugins.module_utils.bundle.image_sboms import generate_sboms, generating
 from ansible_collections.petra.core.plugins.module_utils.bundle.writer import write_archive
+from ansible_collections.petra.core.plugins.module_utils.custody import image_sbom
 from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
 WHAT_TO_DO = ("Do not co-sign. Compare with the builder: the source digests (an image tag moved, a chart or file "
               "changed), the spec (the same file, the same SOURCE_DATE_EPOCH or metadata.created, sbom, "
-              "verify_images and base), and the tool versions (Petra, zstandard); rebuild once they agree")
+              "verify_images and base), and the tool versions (Petra, zstandard, syft); rebuild once they agree")
 
 
 class _CannotSign(Exception):
@@ -57,7 +59,10 @@ class ReplayCustody(CreationCustody):
     """The custody of a rebuild: the bundle's countersignatures and source verification times replayed."""
 
     def __init__(self, original, public_key, verifier=None, sbom=True):
-        super().__init__(ReplaySigner(public_key), verifier, None, original, sbom)
+        # SBOMs are generated again exactly where the builder generated them (whatever sbom_generate says here), so
+        # that a rebuild compares syft's output on this host with the builder's.
+        generated = any((image.get("sbom") or {}).get("origin") == "petra" for image in original.get("images") or [])
+        super().__init__(ReplaySigner(public_key), verifier, None, original, sbom, sbom_generate=generated)
         self._throwaway = None
         self._verified_at = {}
         for image in original.get("images") or []:
@@ -69,9 +74,24 @@ class ReplayCustody(CreationCustody):
         try:
             return super().signed(reference, digest, carried)
         except _CannotSign:
-            if self._throwaway is None:
-                self._throwaway = signing_keys.throwaway_signer(self.signer.hash_name)
-            return countersign(self._throwaway, reference, digest, carried)
+            return countersign(self._throwaway_signer(), reference, digest, carried)
+
+    def _planned_sbom(self, plan, entry):
+        # Never the builder's records standing in: syft runs on this host, or the rebuild would prove nothing.
+        return {"origin": "petra", "generator": self.syft.name, "attestations": []}
+
+    def attest_sbom(self, image, subject_size, document, manifest_digest, platform):
+        try:
+            return super().attest_sbom(image, subject_size, document, manifest_digest, platform)
+        except _CannotSign:
+            # Another SBOM than the builder's: finish the rebuild so that the comparison can say where it differs.
+            return image_sbom.attest(self._throwaway_signer(), image, subject_size, document, manifest_digest,
+                                     platform)
+
+    def _throwaway_signer(self):
+        if self._throwaway is None:
+            self._throwaway = signing_keys.throwaway_signer(self.signer.hash_name)
+        return self._throwaway
 
     def add_image(self, plan, client, ref, ref_text, entry):
         super().add_image(plan, client, ref, ref_text, entry)
@@ -113,6 +133,8 @@ def rebuild_and_compare(spec, path, verification, public_keys, pool, verifier=No
         # image_completeness: add changes the content, so the rebuild must ask for it as the build did.
         plan, _report = plan_bundle(spec, pool, created, workdir, custody, original["signer"]["keyId"], level, base,
                                     image_completeness)
+        if generating(plan):
+            generate_sboms(plan, custody, tempfile.mkdtemp(dir=workdir, prefix="sbom-"))
         rebuilt = os.path.join(workdir, "rebuild.tar.zst")
         with open(rebuilt, "wb") as handle:
             digests, size = write_archive(plan, handle, plan.created.epoch, ["sha256"], level, progress)

@@ -31,7 +31,7 @@ class Countersignature:
         self.record = record
 
 
-def _reusable(previous, payload, signer):
+def reusable_signature(previous, payload, signer):
     """The DER signature of a previous build's countersignature over the same payload, if it still verifies."""
     text = (previous or {}).get("signature")
     if not text:
@@ -49,7 +49,7 @@ def countersign(signer, docker_reference, digest, carried=None, previous=None):
     manifest (Attached) whose layers are kept first; ``previous`` is the countersignature record of an
     existing bundle, reused when it is valid for the same payload and key (so KMS keys stay idempotent)."""
     payload = cosign.simple_signing_payload(docker_reference, digest)
-    der = _reusable(previous, payload, signer)
+    der = reusable_signature(previous, payload, signer)
     if der is None:
         hashed = hashlib.new(signer.hash_name, payload).digest()
         der = signer.sign_digest(hashed)

@@ -69,6 +69,8 @@ class _Builder:
             type=lib["ExternalReferenceType"].BOM, url=lib["XsUri"]("oci://%s@%s" % (image["name"], item["digest"])),
             comment="%s carried with the image (%s)" % (item["kind"], item.get("artifactType") or item["mediaType"]),
             hashes=self.sha256(item["digest"])) for item in image.get("attached") or [] if is_sbom(item)]
+        references += self.image_sboms(image, {item["digest"] for item in image.get("attached") or []
+                                               if is_sbom(item)})
         platforms = ",".join(child["platform"] for child in image.get("manifests") or [] if child.get("platform"))
         return lib["Component"](
             type=lib["ComponentType"].CONTAINER, name=image["name"], version=image.get("tag") or image["digest"],
@@ -77,8 +79,23 @@ class _Builder:
                                    qualifiers=qualifiers),
             external_references=references,
             properties=self.properties(ref=image["ref"], kind="image", mediaType=image["mediaType"],
-                                       platforms=platforms,
+                                       platforms=platforms, sbomOrigin=(image.get("sbom") or {}).get("origin"),
                                        countersignature=(image.get("countersignature") or {}).get("digest")))
+
+    def image_sboms(self, image, referenced):
+        """References to the image's SBOMs its ``sbom`` record names beyond the ``.sbom`` tags and SBOM referrers
+        already referenced: SBOM attestations of the source, and those Petra generated."""
+        lib, record = self.lib, image.get("sbom") or {}
+        if record.get("origin") == "petra":
+            items = [(item["manifest"], "CycloneDX SBOM of %s made by Petra with %s, in-toto attestation signed with "
+                      "the bundle key" % (item["describes"], record.get("generator")))
+                     for item in record["attestations"]]
+        else:
+            items = [(item["manifest"], "SBOM %s carried with the image (%s)" % (item["kind"], item.get("type")))
+                     for item in record.get("documents") or [] if item["manifest"] not in referenced]
+        return [lib["ExternalReference"](type=lib["ExternalReferenceType"].BOM,
+                                         url=lib["XsUri"]("oci://%s@%s" % (image["name"], digest)), comment=comment,
+                                         hashes=self.sha256(digest)) for digest, comment in items]
 
     def chart(self, chart):
         return self.lib["Component"](

@@ -2,7 +2,7 @@
 # Copyright: Petra contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
-"""The custody options of petra_bundle (state=present): verify_images, scan, sbom."""
+"""The custody options of petra_bundle (state=present): verify_images, scan, sbom, sbom_generate."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ CUSTODY_ARGUMENT_SPEC = dict(
     verify_images=dict(type="list", elements="dict", options=VERIFY_IMAGES_RULE_SPEC),
     scan=dict(type="dict", options=SCAN_SPEC),
     sbom=dict(type="bool", default=True),
+    sbom_generate=dict(type="bool", default=True),
 )
 
 
@@ -58,4 +59,5 @@ def custody_from_params(params, aws_connection=None):
         "verifier": SourceVerifier(rules, aws_connection) if rules else None,
         "scanner": Scanner(params["scan"]) if params.get("scan") else None,
         "sbom": params.get("sbom", True),
+        "sbom_generate": params.get("sbom_generate", True),
     }

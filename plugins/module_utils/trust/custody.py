@@ -5,9 +5,9 @@
 """Custody records: for every image, its source reference and digest, who vouched for the source, the bundle that
 carried it and who signed that, and where it was loaded.
 
-The per-image source verification (``sourceVerification``), SLSA provenance (``provenance``) and countersignature
-(``countersignature``) are read from the signed metadata when the bundle records them, and are null for bundles
-built without them.
+The per-image source verification (``sourceVerification``), SLSA provenance (``provenance``), countersignature
+(``countersignature``) and SBOM origin (``sbom``: the source's or Petra's) are read from the signed metadata when
+the bundle records them, and are null for bundles built without them.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SOURCE_SIGNATURE_FIELDS = ("rule", "method", "keyId", "identity", "issuer", "for
 PROVENANCE_FIELDS = ("rule", "status", "method", "keyId", "identity", "issuer", "predicateType", "builderId",
                      "buildType", "source", "format", "attestation")
 COUNTERSIGNATURE_FIELDS = ("tag", "digest")
+SBOM_FIELDS = ("origin", "generator")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -35,6 +36,23 @@ def _pick(value, fields):
     if not isinstance(value, dict):
         return None
     return {field: value[field] for field in fields if field in value}
+
+
+def _sbom(record):
+    """Where the image's SBOM came from (``source`` or ``petra``) and the manifests that hold it."""
+    picked = _pick(record, SBOM_FIELDS)
+    if picked is None:
+        return None
+    items = record.get("documents") or record.get("attestations") or []
+    picked["digests"] = [item.get("manifest") for item in items if isinstance(item, dict)]
+    return picked
+
+
+def image_sboms(record):
+    """Per image of a custody record: reference, digest, and the origin and digests of its SBOM."""
+    return [{"ref": image["source"], "digest": image["sourceDigest"],
+             "sbom_origin": (image.get("sbom") or {}).get("origin"),
+             "sbom_digests": (image.get("sbom") or {}).get("digests") or []} for image in record["images"]]
 
 
 def custody_record(metadata, verification, targets=None, acceptance=None):
@@ -53,6 +71,7 @@ def custody_record(metadata, verification, targets=None, acceptance=None):
             "sourceSignature": _pick(image.get("sourceVerification"), SOURCE_SIGNATURE_FIELDS),
             "provenance": _pick(image.get("provenance"), PROVENANCE_FIELDS),
             "countersignature": _pick(image.get("countersignature"), COUNTERSIGNATURE_FIELDS),
+            "sbom": _sbom(image.get("sbom")),
             "bundleSha256": verification["sha256"],
             "signers": signers,
             "target": targets.get((image.get("ref"), image.get("digest"))),
