@@ -31,7 +31,7 @@ def condition(kind, status, reason="Ready", message="as reported by the stand-in
 class CapiControllers(threading.Thread):
     """Reconciles every few tens of milliseconds until stopped; ``error`` holds what broke it."""
 
-    def __init__(self, kube, namespace, zone="us-gov-west-1a"):
+    def __init__(self, kube, namespace, zone="us-gov-west-1a", first_address=10, failure=None, interval=0.03):
         super().__init__(daemon=True)
         self.url = kube.url
         self.kubeconfig = kube.kubeconfig
@@ -41,7 +41,11 @@ class CapiControllers(threading.Thread):
         self.error = None
         self.kubelets = True          # False: machines get instances but their Nodes never register
         self.clock = itertools.count(1)
-        self.addresses = itertools.count(10)
+        # Several controllers share one kmock (a fleet): each numbers its instances and Nodes from its own base.
+        self.addresses = itertools.count(first_address)
+        # (reason, message): CAPA cannot launch this namespace's instances, and says so in every Machine's conditions.
+        self.failure = failure
+        self.interval = interval
         self.hook_waits = set()       # Machines whose deletion waited for a pre-terminate hook
         self.deleted_machines = []
         self.provider_ids = {}        # Node name -> providerID
@@ -76,7 +80,7 @@ class CapiControllers(threading.Thread):
         try:
             while not self.stop.is_set():
                 self.step()
-                self.stop.wait(0.03)
+                self.stop.wait(self.interval)
         except Exception as exc:  # reported by the test that started the thread
             self.error = exc
 
@@ -193,6 +197,11 @@ class CapiControllers(threading.Thread):
         if not secret or base64.b64decode(secret["data"].get("format", "")) != b"ignition":
             self.patch("Machine", name, {"status": {"conditions": [
                 condition("BootstrapConfigReady", "False", "DataSecretNotFound", "no bootstrap data Secret")]}})
+            return
+        if self.failure and not status.get("addresses"):
+            if not any(item.get("reason") == self.failure[0] for item in status.get("conditions") or []):
+                self.patch("Machine", name, {"status": {"phase": "Failed", "conditions": [
+                    condition("InfrastructureReady", "False", *self.failure)]}})
             return
         if not status.get("addresses"):
             index = next(self.addresses)
