@@ -321,7 +321,7 @@ trusted_roots:
       build), each with its archive entry C(name) (C(sigstore/trusted_root-<12 hex>.json)), C(digest), C(size),
       C(mediaType), and C(keyless), the identities it verified (C(glob), C(identity), C(issuer), and C(for)
       C(signature) and/or C(provenance)). Empty when nothing was keyless.
-    - With O(extract_trusted_roots), also C(path), the file it was written to (in check mode: would be).
+    - With O(extract_trusted_roots), also C(path), the file it was written to (in check mode, would be written to).
     - The entry is covered by the bundle signature; give the extracted file to M(petra.core.petra_platform) as
       O(petra.core.petra_platform#module:trusted_root) with its C(digest) as
       O(petra.core.petra_platform#module:trusted_root_digest) (see docs/platform.md).
