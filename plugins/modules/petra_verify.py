@@ -39,8 +39,8 @@ description:
     (for example C(wrong-key), C(bad-signature), C(altered), C(unsafe-path), C(entry-type), C(oversized),
     C(truncated), C(threshold), C(expired), C(rollback), C(same-version), C(trust-state-tampered),
     C(trust-state-missing), C(trust-state-behind), C(trust-state-forked)).
-  - Changes nothing but the review sheet; C(changed) is true only when a review sheet file was (or, in check mode,
-    would be) written with new content.
+  - Changes nothing but the review sheet and the extracted trusted roots; C(changed) is true only when one of those
+    files was (or, in check mode, would be) written with new content.
 author:
   - Petra maintainers (@petra-maintainers)
 options:
@@ -82,6 +82,18 @@ options:
     description:
       - Write the same review sheet as JSON (the data the HTML page is made from) to this path on the controller;
         written as O(review_html) is.
+    type: path
+  extract_trusted_roots:
+    description:
+      - Write the Sigstore trusted roots the bundle carries (C(sigstore/trusted_root-<12 hex>.json), see RV(trusted_roots))
+        into this directory on the controller, each under its entry's base name, in the same read that verifies the
+        bundle; the directory is made when missing.
+      - Each file is streamed to a temporary file beside its target and takes its name only after the whole bundle
+        verified (and the trust state, when given, accepted it); a refused bundle leaves no file. A file that already
+        holds exactly the entry is left alone.
+      - RV(trusted_roots) then gives each file's C(path), to pass to the platform role (C(platform_verified_bundle),
+        or C(platform_trusted_root) with its C(digest)); see docs/platform.md.
+      - Check mode writes nothing and reports whether it would.
     type: path
 extends_documentation_fragment:
   - petra.core.trust
@@ -153,6 +165,13 @@ EXAMPLES = r"""
     public_key: /etc/petra/bundle.pub
     review_html: /srv/outbox/platform-1.4.0.review.html
     review_json: /srv/outbox/platform-1.4.0.review.json
+
+- name: Verify, and take out the Sigstore trusted roots for admission (docs/platform.md)
+  petra.core.petra_verify:
+    path: /srv/inbox/platform-1.4.0.tar.zst
+    public_key: /etc/petra/bundle.pub
+    extract_trusted_roots: /srv/petra/sigstore
+  register: verified_bundle
 
 - name: Describe the bundle the high side holds, for the next delta (passed as petra_bundle base_verification)
   petra.core.petra_verify:
@@ -314,14 +333,16 @@ trusted_roots:
       build), each with its archive entry C(name) (C(sigstore/trusted_root-<12 hex>.json)), C(digest), C(size),
       C(mediaType), and C(keyless), the identities it verified (C(glob), C(identity), C(issuer), and C(for)
       C(signature) and/or C(provenance)). Empty when nothing was keyless.
-    - The entry is covered by the bundle signature; take it out with C(tar) and give it to
-      M(petra.core.petra_platform) as O(petra.core.petra_platform#module:trusted_root) with its C(digest) as
+    - With O(extract_trusted_roots), also C(path), the file it was written to (in check mode, would be written to).
+    - The entry is covered by the bundle signature; give the extracted file to M(petra.core.petra_platform) as
+      O(petra.core.petra_platform#module:trusted_root) with its C(digest) as
       O(petra.core.petra_platform#module:trusted_root_digest) (see docs/platform.md).
   returned: success
   type: list
   elements: dict
   sample: [{"name": "sigstore/trusted_root-3f0c1e9a2b7d.json", "digest": "sha256:3f0c1e9a2b7d...", "size": 5121,
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "path": "/srv/petra/sigstore/trusted_root-3f0c1e9a2b7d.json",
             "keyless": [{"glob": "cgr.dev/chainguard/*", "for": ["signature"],
                          "identity": "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main",
                          "issuer": "https://token.actions.githubusercontent.com"}]}]

@@ -268,12 +268,21 @@ def test_sign_then_sign_again_is_skipped(small_bundle, tmp_path):
 def test_sign_with_rebuild_reports_the_reproduction(small_bundle, tmp_path):
     from ansible_collections.petra.core.tests.support import pki
     officer = str(tmp_path / "officer.pem")
-    pki.write_ec_key(officer)
+    officer_pub = pki.write_ec_key(officer)
     args = ("bundle", "sign", small_bundle["path"], "--public-key", small_bundle["pub"], "--signing-key", officer,
             "--rebuild", "--spec", str(small_bundle["spec"]))
     code, out, err = in_process(*args)
     assert code == 0 and out.startswith("co-signed files 2.0.0 with key "), err
     assert "reproduced: rebuilt from the spec and sources on this host, byte-identical" in out
+    officer_id = out.split("with key ", 1)[1].split()[0]
+    # verify and inspect name the co-signer whose signature was reproduced (only when co-signatures are counted).
+    for command in ("verify", "inspect"):
+        code, out, err = in_process("bundle", command, small_bundle["path"], "--public-key", small_bundle["pub"],
+                                    "--public-key", officer_pub, "--threshold", "2", "--quiet")
+        assert code == 0 and "  reproduced by %s: rebuilt from the spec and sources, byte-identical" % officer_id \
+            in out.splitlines(), out
+    code, out, err = in_process("bundle", "verify", small_bundle["path"], "--public-key", small_bundle["pub"], "--quiet")
+    assert code == 0 and "reproduced by" not in out
     # A second officer rebuilding from a changed spec is refused (exit 1), told what differs.
     second = str(tmp_path / "second.pem")
     pki.write_ec_key(second)

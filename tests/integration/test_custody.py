@@ -576,3 +576,115 @@ def test_trusted_root_travels_in_the_bundle_and_admits_the_carried_signature(reg
     objects = documents_of(tmp_path / "platform")[1]
     assert admission.evaluate(objects, target, image["digest"], admission.Carried([carried], [(payload, der)])) == (
         True, {"petra-bundle-signed": "key", "petra-keyless-team": "keyless"})
+
+
+PLATFORM_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Verify and extract
+      ansible.builtin.include_role: {{name: petra.core.bundle_verify}}
+      vars:
+        bundle_verify_path: {bundle}
+        bundle_verify_public_key: {pub}
+        bundle_verify_extract_trusted_roots: {roots}
+    - name: Render the platform from the verified bundle
+      ansible.builtin.include_role: {{name: petra.core.platform}}
+      vars:
+        platform_output_dir: {out}
+        platform_registry: registry.high.example:5000/petra
+        platform_public_key: {pub}
+        platform_cluster_name: high
+        platform_crds: [{crds}]
+        platform_verified_bundle: "{{{{ bundle_verify_result }}}}"
+        platform_keyless:
+          - name: team
+            glob: {glob}
+            identity: "{{{{ bundle_verify_result.trusted_roots[0].keyless[0].identity }}}}"
+            issuer: "{{{{ bundle_verify_result.trusted_roots[0].keyless[0].issuer }}}}"
+"""
+
+
+def test_trusted_root_extracted_at_verification_feeds_the_platform_role(registry, sources, keyless, tmp_path,
+                                                                        bundle_key):
+    """petra_verify extract_trusted_roots writes the carried trusted root once the bundle verified; the platform role
+    takes it (path and digest) from the registered result, renders a TrustRoot that validates against the
+    policy-controller CRD, holds exactly that file's keys, and admits the image with the carried signature."""
+    from ansible_collections.petra.core.plugins.module_utils.platform.keyless import TrustedRoot
+    from ansible_collections.petra.core.tests.conftest import CRD_DIR
+    from ansible_collections.petra.core.tests.integration.test_playbooks import run_playbook
+
+    result = build(registry, tmp_path, [keyless.refs["keyless"]], keyless_rules(keyless), key=bundle_key[0])
+    root_bytes = (sources.work / "trusted_root.json").read_bytes()
+    digest = "sha256:" + hashlib.sha256(root_bytes).hexdigest()
+    roots = tmp_path / "roots"
+    image_host = keyless.refs["keyless"].split("/")[0]
+    play = PLATFORM_PLAY.format(bundle=result["path"], pub=bundle_key[1], roots=roots, out=tmp_path / "platform",
+                                crds=CRD_DIR, glob="%s/custody/keyless*" % image_host)
+    report = run_playbook(tmp_path, play)
+    verified = report["petra.core.bundle_verify : Verify the bundle"]
+    extracted = str(roots / ("trusted_root-%s.json" % digest[7:19]))
+    assert verified["changed"] is True and [(item["path"], item["digest"]) for item in verified["trusted_roots"]] == [
+        (extracted, digest)]
+    assert os.listdir(roots) == [os.path.basename(extracted)]
+    with open(extracted, "rb") as handle:
+        assert handle.read() == root_bytes
+    assert verified["metadata"].get("trustedRoots") is None or "path" not in verified["metadata"]["trustedRoots"][0]
+    rendered = report["petra.core.platform : Render the platform"]
+    assert rendered["trusted_root_digest"] == digest and rendered["changed"] is True
+    validation = report["petra.core.platform : Validate every rendered object against the Kubernetes and CRD "
+                        "schemas"]
+    assert validation.get("failed") is not True and "policy.sigstore.dev/v1alpha1 TrustRoot" in validation["kinds"]
+    objects = documents_of(tmp_path / "platform")[1]
+    (trust_root,) = [item for item in objects if item["kind"] == "TrustRoot"]
+    assert trust_root["metadata"]["annotations"]["petra.dev/trusted-root-digest"] == digest
+    assert trust_root["spec"]["sigstoreKeys"] == TrustedRoot(extracted, digest).sigstore_keys
+    (image,) = verify_bundle(result["path"], load_public_keys([bundle_key[1]]))["metadata"]["images"]
+    (attached,) = image["attached"]
+    manifest = json.loads(entry_bytes(result["path"], "blobs/sha256/" + attached["digest"].split(":")[1]))
+    carried = entry_bytes(result["path"], "blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1])
+    target = "registry.high.example:5000/petra/%s/custody/keyless@%s" % (image_host.replace(":", "-"), image["digest"])
+    _admitted, verdicts = admission.evaluate(objects, target, image["digest"], admission.Carried([carried], []))
+    assert verdicts["petra-keyless-team"] == "keyless"
+
+    # Again: the file already holds the entry, nothing changes.
+    again = run_playbook(tmp_path, play)
+    assert again["petra.core.bundle_verify : Verify the bundle"]["changed"] is False
+    assert again["petra.core.platform : Render the platform"]["changed"] is False
+
+    # A bundle carrying no trusted root: the platform role says what is wrong instead of rendering without one.
+    plain = build(registry, tmp_path, [sources.refs["legacy"]], [{"glob": "*/custody/legacy", "key": sources.pub}],
+                  key=bundle_key[0], name="plain.tar.zst")
+    literal = play.replace(result["path"], plain["path"]).replace(
+        '"{{ bundle_verify_result.trusted_roots[0].keyless[0].identity }}"', KEYLESS_IDENTITY).replace(
+        '"{{ bundle_verify_result.trusted_roots[0].keyless[0].issuer }}"', KEYLESS_ISSUER)
+    refused = run_playbook(tmp_path, literal, expect_rc=2)
+    check = refused["petra.core.platform : Check that the verified bundle gives one extracted trusted root"]
+    assert check["failed"] is True and "carries 0" in check["msg"] and "leave platform_verified_bundle" in check["msg"]
+
+
+def test_trusted_roots_are_extracted_only_from_a_verified_bundle(registry, keyless, tmp_path, bundle_key, ec_key):
+    """Streamed to temporary files during the read, committed only after the whole bundle verified: a refusal leaves
+    nothing (not even the directory it made); check mode writes nothing and says it would."""
+    result = build(registry, tmp_path, [keyless.refs["keyless"]], keyless_rules(keyless), key=bundle_key[0])
+    roots = tmp_path / "roots" / "sigstore"
+    params = {"path": result["path"], "public_keys": [bundle_key[1]], "signature": None,
+              "extract_trusted_roots": str(roots)}
+    with pytest.raises(Exception) as refused:
+        run_verify(dict(params, public_keys=[ec_key[1]]))
+    assert getattr(refused.value, "reason", None) == "wrong-key"
+    assert not roots.exists() and os.listdir(tmp_path / "roots") == []
+    checked = run_verify(dict(params), check_mode=True)
+    assert checked["changed"] is True and checked["trusted_roots"][0]["path"].startswith(str(roots))
+    assert not roots.exists()
+    done = run_verify(dict(params))
+    (path,) = [item["path"] for item in done["trusted_roots"]]
+    assert done["changed"] is True and os.listdir(roots) == [os.path.basename(path)]
+    assert "sha256:" + hashlib.sha256((roots / os.path.basename(path)).read_bytes()).hexdigest() == \
+        done["trusted_roots"][0]["digest"]
+    # A file that differs is replaced (a verified entry wins over whatever was there), one that matches is kept.
+    (roots / os.path.basename(path)).write_text("{}")
+    assert run_verify(dict(params), check_mode=True)["changed"] is True
+    assert run_verify(dict(params))["changed"] is True
+    assert run_verify(dict(params))["changed"] is False
+    assert sorted(os.listdir(roots)) == [os.path.basename(path)]

@@ -12,7 +12,12 @@ from ansible_collections.petra.core.tests.conftest import require_tools
 from ansible_collections.petra.core.tests.support import browser
 from ansible_collections.petra.core.tests.support.review_bundles import hostile_bundle
 from ansible_collections.petra.core.tests.unit.test_bundle_local import build
-from ansible_collections.petra.core.tests.unit.test_review_sheet import TEMPLATE_TAGS, elements, flip_byte
+from ansible_collections.petra.core.tests.unit.test_review_sheet import (
+    TEMPLATE_TAGS,
+    elements,
+    flip_byte,
+    reproduced_bundle,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,6 +53,14 @@ def test_a_verified_sheet_renders_cleanly(sources, spool, ec_key, tmp_path):
     rendered = show(review_bundle(created["path"], load_public_keys([pub])), tmp_path, "verified")
     assert 'class="banner verified"' in rendered.dom and created["sha256"] in rendered.dom
     assert "<svg" in rendered.dom and "<rect" in rendered.dom
+
+
+def test_a_reproduced_cosignature_is_marked_in_the_browser(sources, spool, tmp_path):
+    path, pubs, rebuilder, approver = reproduced_bundle(sources, spool, tmp_path)
+    rendered = show(review_bundle(path, load_public_keys(pubs), threshold=3), tmp_path, "reproduced")
+    rows = {key: rendered.dom.split(key, 1)[1].split("</tr>", 1)[0] for key in (rebuilder, approver)}
+    assert '<span class="pill ok">reproduced</span>' in rows[rebuilder] and "reproduced" not in rows[approver]
+    assert rendered.dom.count('class="pill ok">reproduced</span>') == 1
 
 
 def test_a_refused_sheet_renders_cleanly(sources, spool, ec_key, tmp_path):

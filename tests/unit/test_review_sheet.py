@@ -225,3 +225,45 @@ def test_a_rollback_refusal_keeps_the_verified_content(sources, spool, ec_key, t
     assert sheet["claimed"] is False and sheet["bundle"]["sha256"] == hashlib.sha256(
         open(created["path"], "rb").read()).hexdigest()
     assert sheet["files"][0]["size"] > 200_000
+
+
+def reproduced_bundle(sources, spool, tmp_path):
+    """A bundle with a primary signature and two co-signatures: one reproduced (the co-signer rebuilt it from the same
+    definition and sources), one plain. Returns the path, the three public keys, and the two co-signers' key ids."""
+    from ansible_collections.petra.core.plugins.module_utils.adapters.bundle import run as run_bundle
+    from ansible_collections.petra.core.tests.unit.test_reproduced_cosign_local import DEFINITION
+    from ansible_collections.petra.core.tests.unit.test_reproduced_cosign_local import params_for as bundle_params
+
+    keys = {}
+    for name in ("builder", "rebuilder", "approver"):
+        private = str(tmp_path / ("%s.pem" % name))
+        keys[name] = (private, pki.write_ec_key(private))
+    dest = str(spool / "reproduced.tar.zst")
+    run_bundle(bundle_params(definition=DEFINITION, base_dir=str(sources), dest=dest,
+                             signing_key=keys["builder"][0]), check_mode=False)
+    cosigned = {}
+    for name, rebuild in (("rebuilder", True), ("approver", False)):
+        cosigned[name] = run_bundle(bundle_params(state="signed", src=dest, public_keys=[keys["builder"][1]],
+                                                  signing_key=keys[name][0], rebuild=rebuild, definition=DEFINITION,
+                                                  base_dir=str(sources)), check_mode=False)
+        assert cosigned[name]["reproduced"] is rebuild
+    return dest, [item[1] for item in keys.values()], cosigned["rebuilder"]["key_id"], cosigned["approver"]["key_id"]
+
+
+def test_reproduced_cosignatures_are_shown_per_signer(sources, spool, tmp_path):
+    path, pubs, rebuilder, approver = reproduced_bundle(sources, spool, tmp_path)
+    data = review_bundle(path, load_public_keys(pubs), threshold=3)
+    signatures = data["signatures"]
+    assert signatures["met"] is True and set(signatures["signers"]) >= {rebuilder, approver}
+    assert signatures["reproduced"] == [rebuilder]
+    page = render_html(data)
+    rows = {key: page.split('<td class="mono">%s</td>' % key, 1)[1].split("</tr>", 1)[0]
+            for key in signatures["signers"]}
+    assert 'class="pill ok">reproduced</span>' in rows[rebuilder] and "byte-identical" in rows[rebuilder]
+    assert "reproduced" not in rows[approver] and "reproduced" not in rows[signatures["primary"]]
+    # petra_verify's result says the same, signer by signer.
+    result = run_verify(dict(params(path, pubs[0]), public_keys=pubs, threshold=3))
+    assert {item["key_id"]: item["reproduced"] for item in result["signer_details"]} == {
+        signatures["primary"]: False, rebuilder: True, approver: False}
+    # Without co-signatures counted, no signer is reproduced.
+    assert review_bundle(path, load_public_keys(pubs))["signatures"]["reproduced"] == []

@@ -57,6 +57,9 @@ def verified(result, check=False):  # pylint: disable=unused-argument
                                                    _signers(result)),
              "  %s and %s checked; sha256 %s" % (_plural(result["entries_checked"], "entry"),
                                                  human_bytes(result["bytes_checked"]), result["sha256"])]
+    reproduced = [item["key_id"] for item in result.get("signer_details") or [] if item.get("reproduced")]
+    if reproduced:
+        lines.append("  reproduced by %s: rebuilt from the spec and sources, byte-identical" % ", ".join(reproduced))
     if metadata.get("expires"):
         lines.append("  expires %s" % metadata["expires"])
     if result.get("trust_state"):

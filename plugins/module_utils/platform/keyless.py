@@ -61,8 +61,9 @@ class TrustedRoot:
         if expected_digest and expected_digest != self.digest:
             raise PlatformError(
                 "the trusted root %s has digest %s, not %s (trusted_root_digest)" % (path, self.digest, expected_digest),
-                hint="Take the file out of the verified bundle again (petra_verify returns its entry and digest in "
-                     "trusted_roots), or give the digest of the file you mean", reason="trusted-root")
+                hint="Extract the file from the verified bundle again (petra_verify extract_trusted_roots returns "
+                     "its path and digest in trusted_roots), or give the digest of the file you mean",
+                reason="trusted-root")
         try:
             document = json.loads(data.decode("utf-8"))
             self.sigstore_keys = self._convert(document)

@@ -47,10 +47,12 @@ class Review:
         self.verification = None
         self.signature_path = default_signature_path(path)
 
-    def verify(self, public_keys, signature_path=None, today=None, **options):
-        """bundle.verify.verify() with the collector on the way; the Verification (VerificationError as verify)."""
+    def verify(self, public_keys, signature_path=None, today=None, around=None, **options):
+        """bundle.verify.verify() with the collector on the way; the Verification (VerificationError as verify).
+        ``around(collector)`` gives a hook that sees the entries before the collector (e.g. an EntryExtractor's)."""
         self.signature_path = signature_path or self.signature_path
-        verification = verify(self.path, public_keys, signature_path, today, on_entry=self.collector, **options)
+        hook = around(self.collector) if around is not None else self.collector
+        verification = verify(self.path, public_keys, signature_path, today, on_entry=hook, **options)
         self.verification = verification
         return verification
 
@@ -228,8 +230,12 @@ def _ordered(findings):
 def _signatures(result):
     signers = list(result.get("signers") or [])
     threshold = result.get("threshold")
+    # Co-signers who rebuilt the bundle from its spec and sources and got the same bytes (a signed statement).
+    reproduced = [item.get("key_id") for item in result.get("signer_details") or []
+                  if isinstance(item, dict) and item.get("reproduced") and item.get("key_id") in signers]
     return {"threshold": threshold, "met": bool(threshold) and len(signers) >= threshold,
-            "primary": result.get("key_id"), "signers": signers, "unsignedKeys": list(result.get("unsigned_keys") or []),
+            "primary": result.get("key_id"), "signers": signers, "reproduced": reproduced,
+            "unsignedKeys": list(result.get("unsigned_keys") or []),
             "rejected": [_fields(item, ("keyId", "reason")) for item in result.get("rejected_signatures") or []]}
 
 

@@ -132,7 +132,9 @@ footer { color: var(--muted); font-size: 12px; margin-top: 36px; border-top: 1px
   <tr><th>Key</th><th>Status</th></tr>
   {% for key in signatures.signers %}
   <tr><td class="mono">{{ key }}</td>
-    <td><span class="pill ok">signed</span> {{ 'primary signature' if key == signatures.primary else 'co-signature' }}</td></tr>
+    <td><span class="pill ok">signed</span> {{ 'primary signature' if key == signatures.primary else 'co-signature' }}
+      {% if key in signatures.reproduced %}<span class="pill ok">reproduced</span> rebuilt from the spec and sources
+      on the co-signer's host, byte-identical{% endif %}</td></tr>
   {% endfor %}
   {% for key in signatures.unsignedKeys %}
   <tr><td class="mono">{{ key }}</td><td><span class="pill">no signature</span></td></tr>
