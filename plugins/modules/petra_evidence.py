@@ -53,7 +53,8 @@ options:
       - C(nodes-running) asks every running instance of the cluster what it runs, with SSM Run Command
         (C(AWS-RunShellScript), a read-only script); it needs C(aws), and the caller needs C(ssm:SendCommand) on the
         instances and C(ssm:GetCommandInvocation). An instance that is stopped, not managed by SSM, whose command
-        fails or does not answer within O(node_command_timeout) is reported as not collected.
+        fails or does not answer within O(node_command_timeout) is reported as not collected. It also reads SSM's
+        inventory of managed instances (C(ssm:DescribeInstanceInformation)) for each agent's ping status.
     type: list
     elements: str
     choices: [aws, nodes, nodes-running, cluster, custody]
@@ -126,6 +127,27 @@ options:
       - Seconds between two reads of the SSM command invocations.
     type: float
     default: 2.0
+  node_allowed_ports:
+    description:
+      - TCP ports the organization accepts listening on a node's network addresses besides those the cluster's
+        security groups open (6443, 10250, 4240, 4244; 2379-2380 on servers). Any other port listening beyond loopback
+        is a finding of check C(nodes.running.ports). Recorded in the results as a setting.
+    type: list
+    elements: int
+    default: []
+  tetragon_export:
+    description:
+      - Tetragon's JSON export file on the nodes (the Helm chart's C(exportDirectory)/C(exportFilename)); the script
+        reads only the time of its newest event.
+    type: str
+    default: /var/run/cilium/tetragon/tetragon.log
+  tetragon_event_window:
+    description:
+      - Minutes. Check C(nodes.running.tetragon-events) fails for a node whose newest exported Tetragon event is older
+        than this by the node's own clock (the organization's measure of logging "continuously", C(au-02_odp.03)).
+        Recorded in the results as a setting.
+    type: int
+    default: 15
   transfer_records:
     description:
       - The directory of the cross-domain transfer records M(petra.core.petra_diode) wrote - the signed part indexes

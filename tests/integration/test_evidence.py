@@ -29,7 +29,8 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
 from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
-from ansible_collections.petra.core.plugins.module_utils.evidence import results
+from ansible_collections.petra.core.plugins.module_utils.evidence import collect_running, results
+from ansible_collections.petra.core.plugins.module_utils.evidence.checks import REGISTRY
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
@@ -169,13 +170,29 @@ APISERVER = ('time="2026-01-01T00:00:00Z" level=info msg="Running kube-apiserver
              'cred/passwd --service-account-issuer=https://kubernetes.default.svc.cluster.local"')
 
 
+LISTENING = {"server": ["*:6443", "*:10250", "10.0.1.5:2379", "127.0.0.1:2379", "10.0.1.5:2380", "127.0.0.1:6444",
+                        "127.0.0.1:10248", "[::1]:10248", "*:4240", "*:4244"],
+             "agent": ["*:10250", "127.0.0.1:6444", "127.0.0.1:10248", "*:4240", "*:4244"]}
+
+
 def node_stdout(role, k3s_sha, sshd="inactive", listen22="0", godebug="fips140=on", apiserver=APISERVER,
-                file_sha=None):
-    """What collect_running's script prints on a Petra node (the unit test runs the script itself)."""
+                file_sha=None, extra_listen=(), usr="ro,seclabel,relatime", auditd="enabled",
+                tetragon_time="2026-01-01T00:09:58.123456789Z"):
+    """What collect_running's script prints on a Petra node (the unit test runs the script itself); the node's clock
+    says 2026-01-01T00:10:00Z."""
     unit = "k3s.service" if role == "server" else "k3s-agent.service"
     lines = ["format=petra-node-evidence/1", "unit.sshd.service=%s" % sshd, "unit.sshd.socket=inactive",
-             "listen22=%s" % listen22, "k3s.unit=%s" % unit, "k3s.arg=/opt/bin/k3s", "k3s.arg=%s" % role,
-             "k3s.arg=--token=%s" % TOKEN, "k3s.env=GODEBUG=%s" % godebug, "k3s.exe=%s" % (file_sha or k3s_sha)]
+             "listen22=%s" % listen22, "ports=read"]
+    lines += ["listen.tcp=%s" % address for address in LISTENING[role] + list(extra_listen)]
+    lines += ["kernel.fips_enabled=0", "usr.device=/dev/mapper/usr", "usr.options=%s" % usr]
+    states = {"sshd.service": "masked", "sshd.socket": "masked", "coreos-metadata-sshkeys@core.service": "masked",
+              "auditd.service": auditd, unit: "enabled"}
+    lines += ["unitfile.%s=%s" % (name, states.get(name, "")) for name in collect_running.UNITS]
+    lines += ["enabled.unit=%s" % name for name in ("auditd.service", unit, "systemd-networkd.service")]
+    lines += ["tetragon.export=present", "tetragon.mtime=2026-01-01T00:09:58Z",
+              "tetragon.time=%s" % tetragon_time, "now=2026-01-01T00:10:00Z"]
+    lines += ["k3s.unit=%s" % unit, "k3s.arg=/opt/bin/k3s", "k3s.arg=%s" % role,
+              "k3s.arg=--token=%s" % TOKEN, "k3s.env=GODEBUG=%s" % godebug, "k3s.exe=%s" % (file_sha or k3s_sha)]
     if role == "server" and apiserver:
         lines.append("k3s.apiserver=%s" % apiserver)
     lines += ["file./opt/bin/k3s=%s" % (file_sha or k3s_sha), "end=ok"]
@@ -467,14 +484,6 @@ def breaks(world, what):
         document = json.loads(world.trust_state.read_text())
         document["entries"][0]["version"] = "9.9.9"
         world.trust_state.write_text(json.dumps(document))
-    elif what == "sshd-active":
-        answer_nodes(world, sshd="active", listen22="1")
-    elif what == "k3s-replaced":
-        answer_nodes(world, file_sha="ee" * 32)
-    elif what == "no-fips-env":
-        answer_nodes(world, godebug="x509sha1=1")
-    elif what == "no-audit":
-        answer_nodes(world, apiserver=APISERVER.replace("--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml ", ""))
     elif what in ("no-transfer-record", "index-edited", "receipt-differs"):
         copy_dir = str(world.tmp / "transfers")
         shutil.copytree(world.carried.transfers, copy_dir)
@@ -515,11 +524,6 @@ BREAKAGES = [
      "is not signed by any of the given keys"),
     ("receipt-differs", "custody.transfer-records", {"sr-4_obj-1", "si-7_obj.a-1"},
      "receipt platform-receipt.json records platform"),
-    ("sshd-active", "nodes.running.no-sshd", {"ac-6_obj", "cm-7_obj.b-5"}, "sshd.service is active"),
-    ("k3s-replaced", "nodes.running.k3s", {"si-7_obj.a-1", "cm-7_obj.a", "sc-13_obj.b"},
-     "/opt/bin/k3s has sha256 " + "ee" * 32),
-    ("no-fips-env", "nodes.running.fips-env", {"sc-13_obj.b"}, "runs without GODEBUG=fips140=on (GODEBUG=x509sha1=1)"),
-    ("no-audit", "nodes.running.audit-logging", {"au-2_obj.c-1"}, "the running apiserver has no audit-policy-file"),
 ]
 
 
@@ -618,14 +622,72 @@ def test_nodes_that_cannot_be_asked_are_not_collected(world):
                         node_command_poll=0.2, dest=str(world.tmp / ("case-%d" % number)))
         checks, verdicts = states(result)
         for name in ("nodes.running.no-sshd", "nodes.running.k3s", "nodes.running.fips-env",
-                     "nodes.running.audit-logging"):
+                     "nodes.running.audit-logging", "nodes.running.usr-read-only", "nodes.running.ports",
+                     "nodes.running.units", "nodes.running.kernel-fips", "nodes.running.tetragon-events"):
             assert checks[name] == "not-collected", (answer, name, checks[name])
             assert any(words in problem and instance in problem for problem in problems_of(result, name)), \
                 problems_of(result, name)
         assert verdicts["cm-7_obj.b-5"] == ("not-satisfied", "other")
         assert checks["nodes.no-ssh"] == "pass"  # the config as launched is still read
+        if answer.get("managed") is False:  # not in SSM's inventory either
+            assert checks["nodes.running.ssm-agent"] == "fail"
+            assert "is not a managed instance of SSM" in problems_of(result, "nodes.running.ssm-agent")[0]
+        else:
+            assert checks["nodes.running.ssm-agent"] == "pass"
         with open(os.path.join(result["path"], "evidence", "nodes-running", "commands.json")) as handle:
             assert "notCollected" in json.load(handle)["nodes"][0]
+
+
+NODE_BREAKAGES = [
+    # (what each node answers or how SSM sees it, failing check, objectives not satisfied (fail), words in the problem)
+    ({"sshd": "active", "listen22": "1", "extra_listen": ["0.0.0.0:22"]}, "nodes.running.no-sshd",
+     {"ac-6_obj", "cm-7_obj.b-5", "cm-7_obj.b-2"}, "sshd.service is active"),
+    ({"file_sha": "ee" * 32}, "nodes.running.k3s", {"si-7_obj.a-1", "cm-7_obj.a", "sc-13_obj.b"},
+     "/opt/bin/k3s has sha256 " + "ee" * 32),
+    ({"godebug": "x509sha1=1"}, "nodes.running.fips-env", {"sc-13_obj.b"},
+     "runs without GODEBUG=fips140=on (GODEBUG=x509sha1=1)"),
+    ({"apiserver": APISERVER.replace("--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml ", "")},
+     "nodes.running.audit-logging", {"au-2_obj.c-1"}, "the running apiserver has no audit-policy-file"),
+    ({"tetragon_time": "2026-01-01T00:00:00.5Z"}, "nodes.running.tetragon-events", {"au-2_obj.c-2"},
+     "Tetragon's newest exported event is from 2026-01-01T00:00:00Z, older than the 5-minute window"),
+    ({"usr": "rw,relatime"}, "nodes.running.usr-read-only", {"cm-7_obj.a"},
+     "/usr (/dev/mapper/usr) is mounted rw,relatime, not read-only"),
+    ({"extra_listen": ["0.0.0.0:8080", "[::]:8080", "127.0.0.1:9000"]}, "nodes.running.ports", {"cm-7_obj.b-2"},
+     "TCP port 8080 listens on 0.0.0.0:8080, [::]:8080, which no security group opens"),
+    ({"auditd": "disabled"}, "nodes.running.units", {"cm-7_obj.a", "cm-7_obj.b-5"},
+     "auditd.service is disabled, its config enables it"),
+    ({"ping": "ConnectionLost"}, "nodes.running.ssm-agent", {"ac-6_obj"}, "the SSM agent is ConnectionLost"),
+]
+
+
+def test_running_node_facts_each_breakage_is_a_finding(world):
+    """Against one world and only the node sources (cheap): the compliant answer satisfies every node check, and each
+    answer broken in one way fails the check it concerns, and only that one (sshd active also listens on port 22)."""
+    node_checks = {name for name in REGISTRY if name.startswith("nodes.")}
+    settings = dict(sources=["aws", "nodes", "nodes-running"], tetragon_event_window=5, node_command_poll=0.2)
+    compliant = assess(world, dest=str(world.tmp / "nodes-compliant"), **settings)
+    checks, _verdicts = states(compliant)
+    assert {name: checks[name] for name in node_checks if checks[name] != "pass"} == {}
+    assert ("setting", "tetragon_event_window") in {
+        (p["name"], p.get("class")) for p in json.load(open(compliant["assessment_results"]))[
+            "assessment-results"]["results"][0]["props"]}
+    notes = next(item for item in compliant["checks"] if item["check"] == "nodes.running.kernel-fips")["notes"]
+    assert notes and "kernel FIPS mode 0; its config does not ask for it (evidence only)" in notes[0]
+    for number, (answer, failing, objectives, words) in enumerate(NODE_BREAKAGES):
+        answer = dict(answer)
+        ping = answer.pop("ping", None)
+        answer_nodes(world, **answer)
+        if ping:
+            for instance in world.nodes:
+                world.moto.node_answers[instance]["ping"] = ping
+        result = assess(world, dest=str(world.tmp / ("nodes-%d" % number)), **settings)
+        checks, verdicts = states(result)
+        also = {"nodes.running.ports"} if "sshd" in answer else set()  # sshd listens on *:22, which no group opens
+        assert {name for name in node_checks if checks[name] != "pass"} == {failing} | also, (failing, checks)
+        assert any(words in problem for problem in problems_of(result, failing)), problems_of(result, failing)
+        for oid in objectives:
+            assert verdicts[oid] == ("not-satisfied", "fail"), (oid, verdicts[oid])
+    answer_nodes(world)
 
 
 LIVE = ["aws", "nodes", "nodes-running", "cluster"]

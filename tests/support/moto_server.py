@@ -1,9 +1,11 @@
-"""moto in server mode on loopback, with test-harness-only fills for three gaps: KMS Sign with MessageType=DIGEST,
-EC2 ImportSnapshot / DescribeImportSnapshotTasks (not implemented by moto), and SSM Run Command output.
+"""moto in server mode on loopback, with test-harness-only fills for four gaps: KMS Sign with MessageType=DIGEST,
+EC2 ImportSnapshot / DescribeImportSnapshotTasks (not implemented by moto), SSM Run Command output, and SSM
+DescribeInstanceInformation (not implemented by moto).
 
 moto accepts SendCommand for any instance and answers GetCommandInvocation with a canned empty "Success": no
 script runs. ``MotoServer.node_answers`` lets a test say what each instance answers (its stdout, the invocation
-status, or that SSM does not manage it, as real SSM says with InvalidInstanceId).
+status, or that SSM does not manage it, as real SSM says with InvalidInstanceId) and its agent's ping status
+(``ping``, default Online; an instance SSM does not manage is not in the inventory).
 
 moto's KMS Sign signs the message as if it were RAW even when MessageType=DIGEST, which real KMS does
 not. The patch below is applied to the in-process moto server only, never to product code.
@@ -111,6 +113,26 @@ def _send_command(self):
     return _original_send_command(self)
 
 
+def _describe_instance_information(self):
+    """The running EC2 instances SSM manages (not ``managed: False``), with the ``ping`` status the test set."""
+    from moto.ec2.models import ec2_backends
+
+    wanted = set()
+    for item in self._get_param("Filters") or []:
+        if item.get("Key") == "InstanceIds":
+            wanted.update(item.get("Values") or [])
+    backend = ec2_backends[self.current_account][self.region]
+    found = []
+    for instance in backend.all_instances():
+        answer = NODE_ANSWERS.get(instance.id, {})
+        if (wanted and instance.id not in wanted) or instance.state != "running" or not answer.get("managed", True):
+            continue
+        found.append({"InstanceId": instance.id, "PingStatus": answer.get("ping", "Online"), "PlatformType": "Linux",
+                      "PlatformName": "Flatcar Container Linux by Kinvolk", "ResourceType": "EC2Instance",
+                      "AgentVersion": "3.3.0.0", "IsLatestVersion": True, "LastPingDateTime": 1767225600.0})
+    return json.dumps({"InstanceInformationList": sorted(found, key=lambda item: item["InstanceId"])})
+
+
 class MotoServer:
     def __init__(self):
         self.port = free_port()
@@ -125,6 +147,7 @@ class MotoServer:
         EC2Response.describe_import_snapshot_tasks = _describe_import_snapshot_tasks
         ssm_models.Command.invocation_response = _invocation_response
         ssm_responses.SimpleSystemManagerResponse.send_command = _send_command
+        ssm_responses.SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
         self._server.start()
         wait_for_port(self.port)
         return self
@@ -135,6 +158,7 @@ class MotoServer:
         del EC2Response.import_snapshot, EC2Response.describe_import_snapshot_tasks
         ssm_models.Command.invocation_response = _original_invocation
         ssm_responses.SimpleSystemManagerResponse.send_command = _original_send_command
+        del ssm_responses.SimpleSystemManagerResponse.describe_instance_information
         NODE_ANSWERS.clear()
 
     node_answers = NODE_ANSWERS

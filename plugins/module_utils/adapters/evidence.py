@@ -16,7 +16,8 @@ from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws im
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluster import ClusterCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_custody import CustodyCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import K3S_PATHS, NodeCollector
-from ansible_collections.petra.core.plugins.module_utils.evidence.collect_running import RunningCollector
+from ansible_collections.petra.core.plugins.module_utils.evidence.checks_running import DEFAULT_EVENT_WINDOW
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_running import TETRAGON_EXPORT, RunningCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_transfers import read_transfers
 from ansible_collections.petra.core.plugins.module_utils.evidence.errors import EvidenceError
 from ansible_collections.petra.core.plugins.module_utils.flatcar.iam import READ_POLICY
@@ -41,7 +42,8 @@ DEFAULT_TRACING_POLICIES = [make({})["metadata"]["name"]
 ODP_ID = re.compile(r"^[a-z]{2}-[0-9]{1,2}(\.[0-9]+)?_(odp|prm)[._0-9a-z-]*$")
 # The assessment's own settings, recorded in the results beside the organization-defined parameters.
 SETTINGS = ("api_cidrs", "kms_key_id", "hop_limit", "cluster_admin_subjects", "required_constraints",
-            "required_tracing_policies", "node_inline_policies", "registry")
+            "required_tracing_policies", "node_inline_policies", "registry", "node_allowed_ports", "tetragon_export",
+            "tetragon_event_window")
 
 ARGUMENT_SPEC = merged(
     AWS_ARGUMENT_SPEC,
@@ -64,6 +66,9 @@ ARGUMENT_SPEC = merged(
     organization_parameters=dict(type="dict", default={}),
     node_command_timeout=dict(type="int", default=120),
     node_command_poll=dict(type="float", default=2.0),
+    node_allowed_ports=dict(type="list", elements="int", default=[]),
+    tetragon_export=dict(type="str", default=TETRAGON_EXPORT),
+    tetragon_event_window=dict(type="int", default=DEFAULT_EVENT_WINDOW),
     transfer_records=dict(type="path"),
     transfer_public_key=dict(type="list", elements="str", no_log=False),
     previous=dict(type="path"),
@@ -94,7 +99,7 @@ def collectors(params):
         if "aws" not in state:
             raise EvidenceError("the nodes are found and asked through AWS: select the aws source too")
         RunningCollector(store, state["aws"], state["connection"], K3S_PATHS, params["node_command_timeout"],
-                         params["node_command_poll"]).collect()
+                         params["node_command_poll"], tetragon_export=params["tetragon_export"]).collect()
 
     def cluster(store):
         if not params.get("kubeconfig"):
@@ -127,13 +132,19 @@ def check_params(params):
 
 def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-argument
     """Collecting reads only; check mode reports whether the findings differ from the latest run's."""
+    if params.get("tetragon_event_window") is not None and params["tetragon_event_window"] < 1:
+        raise EvidenceError("tetragon_event_window must be at least 1 (minutes), not %d" %
+                            params["tetragon_event_window"], reason="parameters")
+    if not str(params.get("tetragon_export") or "").startswith("/"):
+        raise EvidenceError("tetragon_export must be an absolute path on the nodes, not %r" %
+                            params.get("tetragon_export"), reason="parameters")
     if not (params.get("signing_key") or params.get("signing_key_content")):
         raise EvidenceError("the assessment results must be signed: no signing key was given",
                             hint="Set signing_key (a PEM or cosign key file, or awskms://...) or signing_key_content",
                             reason="no-signing-key")
     signer = signer_from_params(params)
     settings = check_params(params)
-    recorded = {"setting.%s" % name: ", ".join(value) if isinstance(value, list) else value
+    recorded = {"setting.%s" % name: ", ".join(str(item) for item in value) if isinstance(value, list) else value
                 for name, value in settings.items() if name != "registries" and value not in (None, [], "")}
     for name, value in (params.get("organization_parameters") or {}).items():
         if not ODP_ID.match(name):

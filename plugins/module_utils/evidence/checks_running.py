@@ -3,17 +3,24 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # This module_utils file is private to the petra.core collection: not a public API.
 """Checks over the nodes as running (SSM Run Command answers): no sshd, the k3s running is the k3s the Ignition
-configs pin, k3s's process environment switches the FIPS module on, the apiserver runs with audit logging.
+configs pin, k3s's process environment switches the FIPS module on, the apiserver runs with audit logging, /usr is
+read-only, nothing but k3s's ports listens, the units the configs set are so, the kernel is in FIPS mode where the
+config asks for it, Tetragon's export has recent events, and every node's SSM agent is online.
 
 An instance that could not be asked (stopped, not managed by SSM, the command failed or timed out) is listed as not
 collected: the check is then not-collected unless another instance fails it."""
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks import check
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks_nodes import AUDIT_ARGS, IGNITION, split_nodes
+from ansible_collections.petra.core.plugins.module_utils.flatcar.security_groups import NODE_PORTS, SERVER_PORTS
 
 RUNNING = "nodes-running/commands.json"
+AGENTS = "nodes-running/ssm-instances.json"
+DEFAULT_EVENT_WINDOW = 15  # minutes
 
 
 def _nodes(document):
@@ -110,3 +117,154 @@ def running_audit(document, params):
         if missing:
             problems.append("server %s: the running apiserver has no %s" % (node["InstanceId"], ", ".join(missing)))
     return problems, [], unseen
+
+
+def _ignition_facts(ignition):
+    return {node["InstanceId"]: node["facts"] for node in ignition.get("nodes") or [] if node.get("facts")}
+
+
+@check("nodes.running.usr-read-only", "Every node runs with /usr mounted read-only (Flatcar's immutable OS)",
+       ["cm-7_obj.a"], [RUNNING])
+def usr_read_only(document, params):
+    nodes, unseen = _nodes(document)
+    problems = []
+    for node in nodes:
+        options = node["facts"].get("usr.options")
+        if options is None:
+            problems.append("instance %s: /usr is not a mount of its own (Flatcar mounts its verified /usr image "
+                            "read-only)" % node["InstanceId"])
+        elif "ro" not in options.split(","):
+            problems.append("instance %s: /usr (%s) is mounted %s, not read-only" % (
+                node["InstanceId"], node["facts"].get("usr.device"), options))
+    return problems, [], unseen
+
+
+def _loopback(address):
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host.startswith("127.") or host in ("::1", "localhost") or host.endswith("%lo") or \
+        host.startswith("::ffff:127.")
+
+
+def allowed_ports(role, params):
+    """TCP ports a node of ``role`` may listen on beyond loopback: what the security groups open to it, and what the
+    organization accepts besides (``node_allowed_ports``)."""
+    spans = [span for span in NODE_PORTS + (SERVER_PORTS if role == "server" else ()) if span[0] == "tcp"]
+    ports = {port for _proto, low, high, _text in spans for port in range(low, high + 1)}
+    return ports | set(params.get("node_allowed_ports") or [])
+
+
+@check("nodes.running.ports", "Nothing listens on a node's network addresses but the TCP ports its security groups "
+       "open (and those the organization accepts)", ["cm-7_obj.b-2"], [RUNNING])
+def listening_ports(document, params):
+    nodes, unseen = _nodes(document)
+    problems = []
+    for node in nodes:
+        facts, instance = node["facts"], node["InstanceId"]
+        if facts.get("ports") != "read":
+            problems.append("instance %s: the listening ports could not be read (no ss)" % instance)
+            continue
+        allowed, extra = allowed_ports(node.get("role"), params), {}
+        for address in facts.get("listen.tcp") or []:
+            port = address.rsplit(":", 1)[-1]
+            if not _loopback(address) and port.isdigit() and int(port) not in allowed:
+                extra.setdefault(int(port), []).append(address)
+        problems.extend("instance %s: TCP port %d listens on %s, which no security group opens" % (
+            instance, port, ", ".join(sorted(set(addresses)))) for port, addresses in sorted(extra.items()))
+    return problems, [], unseen
+
+
+@check("nodes.running.units", "The units the Ignition config enables are enabled on every node, those it masks are "
+       "masked", ["cm-7_obj.a", "cm-7_obj.b-5"], [RUNNING, IGNITION])
+def running_units(document, ignition, params):
+    nodes, unseen = _nodes(document)
+    configs, problems, notes = _ignition_facts(ignition), [], []
+    for node in nodes:
+        facts, instance = node["facts"], node["InstanceId"]
+        if instance not in configs:
+            unseen.append("instance %s: its Ignition config could not be read to compare its units with" % instance)
+            continue
+        for name, unit in sorted(configs[instance]["units"].items()):
+            wanted = "masked" if unit.get("mask") else "enabled" if unit.get("enabled") else None
+            state = facts.get("unitfile." + name)
+            if wanted and state is None:
+                unseen.append("instance %s: the state of %s was not read" % (instance, name))
+            elif wanted == "enabled" and state not in ("enabled", "enabled-runtime"):
+                problems.append("instance %s: %s is %s, its config enables it" % (instance, name, state or "unknown"))
+            elif wanted == "masked" and state not in ("masked", "masked-runtime"):
+                problems.append("instance %s: %s is %s, its config masks it" % (instance, name, state or "unknown"))
+        enabled = facts.get("enabled.unit") or []
+        notes.append("instance %s: %d unit files enabled (the list is evidence; Flatcar's presets are not judged)" % (
+            instance, len(enabled)))
+    return problems, notes, unseen
+
+
+@check("nodes.running.kernel-fips", "The kernel runs in FIPS mode on every node whose Ignition config asks for it "
+       "(fips=1)", ["sc-13_obj.b"], [RUNNING, IGNITION])
+def kernel_fips(document, ignition, params):
+    nodes, unseen = _nodes(document)
+    configs, problems, notes = _ignition_facts(ignition), [], []
+    for node in nodes:
+        instance, state = node["InstanceId"], node["facts"].get("kernel.fips_enabled") or "unreadable"
+        if instance not in configs:
+            unseen.append("instance %s: its Ignition config could not be read to know whether it asks for the "
+                          "kernel's FIPS mode" % instance)
+        elif "fips=1" in configs[instance]["kernel_arguments"]:
+            if state != "1":
+                problems.append("instance %s: the kernel's FIPS mode is %s (/proc/sys/crypto/fips_enabled), its "
+                                "config asks for fips=1" % (instance, state))
+        else:
+            notes.append("instance %s: kernel FIPS mode %s; its config does not ask for it (evidence only)" % (
+                instance, state))
+    return problems, notes, unseen
+
+
+def _utc(text):
+    """A UTC time of the script (seconds) or of Tetragon (RFC 3339, nanoseconds); None when it is not one."""
+    try:
+        return datetime.datetime.strptime((text or "")[:19], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+
+
+@check("nodes.running.tetragon-events", "Tetragon's JSON export on every node holds an event newer than the "
+       "organization's window", ["au-2_obj.c-2"], [RUNNING])
+def tetragon_events(document, params):
+    nodes, unseen = _nodes(document)
+    window = int(params.get("tetragon_event_window") or DEFAULT_EVENT_WINDOW)
+    path = params.get("tetragon_export") or "the export file"
+    problems = []
+    for node in nodes:
+        facts, instance = node["facts"], node["InstanceId"]
+        export, newest, now = facts.get("tetragon.export"), _utc(facts.get("tetragon.time")), _utc(facts.get("now"))
+        if export == "missing":
+            problems.append("instance %s: Tetragon writes no JSON export at %s" % (instance, path))
+        elif export != "present" or now is None:
+            unseen.append("instance %s: Tetragon's export was not read" % instance)
+        elif facts.get("tetragon.time") == "" and facts.get("tetragon.mtime"):
+            problems.append("instance %s: Tetragon's export %s holds no event (last written %s)" % (
+                instance, path, facts["tetragon.mtime"]))
+        elif newest is None:
+            unseen.append("instance %s: the newest line of Tetragon's export has no event time (%r)" % (
+                instance, facts.get("tetragon.time")))
+        elif now - newest > datetime.timedelta(minutes=window):
+            # The event's time, not its age, so that a stopped Tetragon is the same finding at the next run.
+            problems.append("instance %s: Tetragon's newest exported event is from %sZ, older than the %d-minute "
+                            "window" % (instance, newest.isoformat(), window))
+    return problems, [], unseen
+
+
+@check("nodes.running.ssm-agent", "The SSM agent of every running node is online (the one way into a node)",
+       ["ac-6_obj"], [AGENTS])
+def ssm_agent(document, params):
+    known = {item["InstanceId"]: item for item in document.get("InstanceInformationList") or []}
+    problems, notes = [], []
+    for instance in document.get("instances") or []:
+        name, info = instance["InstanceId"], known.get(instance["InstanceId"])
+        if instance.get("State") != "running":
+            notes.append("instance %s is %s: no agent to ask" % (name, instance.get("State")))
+        elif info is None:
+            problems.append("instance %s is not a managed instance of SSM (no agent registered: it cannot be reached "
+                            "the SSM way)" % name)
+        elif info.get("PingStatus") != "Online":
+            problems.append("instance %s: the SSM agent is %s" % (name, info.get("PingStatus")))
+    return problems, notes

@@ -8,8 +8,15 @@
 The script reads what is running, not what was configured: whether sshd is active and anything listens on port 22,
 the k3s unit's main process (its arguments, the GODEBUG/GOFIPS140 entries of its environment, the SHA-256 of its
 executable as running), the newest ``Running kube-apiserver`` line of its journal (k3s logs every apiserver argument,
-including those from config.yaml), and the SHA-256 of the k3s files the Ignition configs pin. It never prints the
-rest of the environment (K3S_TOKEN lives there), and argument values that look secret are masked here again.
+including those from config.yaml), the SHA-256 of the k3s files the Ignition configs pin, every listening TCP socket,
+the kernel's FIPS mode, how ``/usr`` is mounted, the state of the units Petra's Ignition configs set and the list of
+enabled units, and the time of the newest event in Tetragon's JSON export (only its ``time`` field: an event's
+arguments may hold secrets). It never prints the rest of the environment (K3S_TOKEN lives there), and argument values
+that look secret are masked here again. The node's own clock is read too, so an event's age does not depend on the
+controller's.
+
+Before the commands, SSM's inventory of managed instances (``DescribeInstanceInformation``) says whether each
+instance's agent is online: the one way into a Petra node.
 
 One command per instance (an instance SSM does not manage fails only its own), all sent first, then each waited for
 within one bounded deadline. An instance that is stopped, not managed by SSM, whose command failed or did not answer
@@ -19,6 +26,7 @@ in time is recorded with the reason: the checks report it as not collected, neve
 from __future__ import annotations
 
 import re
+import shlex
 import time
 
 from ansible_collections.petra.core.plugins.module_utils.aws.errors import AWSCalls, error_code, wrap_client_error
@@ -31,7 +39,24 @@ DOCUMENT = "AWS-RunShellScript"
 SCRIPT = r"""set -u
 echo "format=%(format)s"
 for u in sshd.service sshd.socket; do echo "unit.$u=$(systemctl is-active "$u" 2>/dev/null)"; done
-if command -v ss >/dev/null; then echo "listen22=$(ss -Htln | awk '{print $4}' | grep -c ':22$')"; fi
+if command -v ss >/dev/null; then
+  echo "listen22=$(ss -Htln | awk '{print $4}' | grep -c ':22$')"
+  echo "ports=read"
+  ss -Htln | awk '{print "listen.tcp=" $4}'
+fi
+echo "kernel.fips_enabled=$(cat /proc/sys/crypto/fips_enabled 2>/dev/null)"
+awk '$2 == "/usr" {d = $1; o = $4} END {if (d != "") print "usr.device=" d "\nusr.options=" o}' /proc/mounts
+for u in %(units)s; do echo "unitfile.$u=$(systemctl is-enabled "$u" 2>/dev/null)"; done
+systemctl list-unit-files --state=enabled --no-legend --no-pager 2>/dev/null | awk '{print "enabled.unit=" $1}'
+t=%(tetragon)s
+if [ -f "$t" ]; then
+  echo "tetragon.export=present"
+  echo "tetragon.mtime=$(date -u -r "$t" +%%Y-%%m-%%dT%%H:%%M:%%SZ)"
+  echo "tetragon.time=$(tail -c 1048576 "$t" | grep -o '"time": *"[^"]*"' | tail -n 1 | cut -d'"' -f4)"
+else
+  echo "tetragon.export=missing"
+fi
+echo "now=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)"
 pid=
 for u in k3s k3s-agent; do
   pid=$(systemctl show -p MainPID --value "$u.service" 2>/dev/null)
@@ -49,14 +74,20 @@ for f in %(paths)s; do if [ -f "$f" ]; then echo "file.$f=$(sha256sum "$f" | cut
 echo "end=ok"
 """
 # Keys that may repeat; every other key has one value.
-LISTS = ("k3s.arg", "k3s.env")
+LISTS = ("k3s.arg", "k3s.env", "listen.tcp", "enabled.unit")
+# Every unit Petra's Ignition configs enable or mask (flatcar/ignition.py render; a unit test keeps them in step).
+UNITS = ("sshd.service", "sshd.socket", "coreos-metadata-sshkeys@core.service", "auditd.service", "k3s.service",
+         "k3s-agent.service", "petra-provider-id.service", "systemd-sysupdate.timer")
+# Where Tetragon's Helm chart writes the JSON export on each node (exportDirectory/exportFilename, a hostPath).
+TETRAGON_EXPORT = "/var/run/cilium/tetragon/tetragon.log"
 DONE = ("Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable", "Terminated", "InvalidPlatform",
         "AccessDenied", "DeliveryTimedOut", "ExecutionTimedOut")
 _SECRET_ARG = re.compile(r"(?i)^(--?[\w.-]*(?:token|password|passwd|secret|private-key)[\w.-]*=)(.+)$")
 
 
-def script(paths):
-    return SCRIPT % {"format": FORMAT, "paths": " ".join(paths)}
+def script(paths, tetragon_export=TETRAGON_EXPORT):
+    return SCRIPT % {"format": FORMAT, "paths": " ".join(shlex.quote(path) for path in paths),
+                     "units": " ".join(UNITS), "tetragon": shlex.quote(tetragon_export)}
 
 
 def mask(arg):
@@ -90,17 +121,39 @@ def parse(stdout):
 class RunningCollector:
     """``aws`` is an AWSCollector that has run; ``connection`` the task's AWSConnection."""
 
-    def __init__(self, store, aws, connection, paths, timeout=120, poll=2.0, clock=time.monotonic, sleep=time.sleep):
-        self.store, self.aws, self.paths = store, aws, tuple(paths)
+    def __init__(self, store, aws, connection, paths, timeout=120, poll=2.0, clock=time.monotonic, sleep=time.sleep,
+                 tetragon_export=TETRAGON_EXPORT):
+        self.store, self.aws, self.paths, self.tetragon_export = store, aws, tuple(paths), tetragon_export
         self.connection, self.timeout, self.poll = connection, timeout, poll
         self.clock, self.sleep = clock, sleep
         self.calls = AWSCalls(EvidenceError, hint="The assessment needs ssm:SendCommand (document AWS-RunShellScript) "
                               "on the cluster's instances and ssm:GetCommandInvocation", reason="ssm")
 
     def collect(self):
+        self.store.gather("nodes-running/ssm-instances.json", "SSM's managed-instance inventory of the cluster's "
+                          "instances (DescribeInstanceInformation: agent ping status)", self._agents)
         self.store.gather("nodes-running/commands.json", "What runs on each node, read with SSM Run Command "
                           "(AWS-RunShellScript)", self._read)
         return self
+
+    def _agents(self):
+        ids = [item["InstanceId"] for item in self.aws.instances]
+        if not ids:
+            raise EvidenceError("no instance of the cluster was found, so SSM was not asked about any",
+                                reason="no-instances")
+        ssm, found = self.connection.client("ssm"), []
+        calls = AWSCalls(EvidenceError, hint="The assessment needs ssm:DescribeInstanceInformation", reason="ssm")
+        for start in range(0, len(ids), 50):  # the InstanceIds filter takes at most 50 values
+            with calls.errors("SSM DescribeInstanceInformation"):
+                for page in ssm.get_paginator("describe_instance_information").paginate(
+                        Filters=[{"Key": "InstanceIds", "Values": ids[start:start + 50]}]):
+                    found.extend(page.get("InstanceInformationList") or [])
+        keep = ("InstanceId", "PingStatus", "LastPingDateTime", "AgentVersion", "IsLatestVersion", "PlatformType",
+                "PlatformName", "PlatformVersion", "ResourceType", "IamRole")
+        return {"instances": [{"InstanceId": item["InstanceId"],
+                               "State": (item.get("State") or {}).get("Name")} for item in self.aws.instances],
+                "InstanceInformationList": sorted(({key: item[key] for key in keep if key in item} for item in found),
+                                                  key=lambda item: item["InstanceId"])}
 
     def _read(self):
         if not self.aws.instances:
@@ -122,7 +175,7 @@ class RunningCollector:
                                     InstanceIds=[instance], DocumentName=DOCUMENT,
                                     Comment="petra_evidence: read-only node evidence",
                                     TimeoutSeconds=max(30, int(self.timeout)),
-                                    Parameters={"commands": [script(self.paths)],
+                                    Parameters={"commands": [script(self.paths, self.tetragon_export)],
                                                 "executionTimeout": [str(max(30, int(self.timeout)))]})
             except PetraError as exc:
                 if exc.details.get("code") == "InvalidInstanceId":
