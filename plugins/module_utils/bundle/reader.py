@@ -204,18 +204,21 @@ class BundleWalker:
     """Walks a bundle once, checking every entry against the metadata, handing entry streams to a callback.
 
     ``on_entry(name, declared, chunks)`` may consume ``chunks`` (an iterator of bytes) to act on the
-    content as it is verified; whatever it leaves unread is read and hashed by the walker. ``progress``
-    (progress.Progress, in the caller's stage) counts the file's bytes as they are read and the entries as they pass.
+    content as it is verified; whatever it leaves unread is read and hashed by the walker. When it returns a
+    callable, the walker calls it once the entry passed its checks (digest included), so that the caller acts on
+    the content only then. ``progress`` (progress.Progress, in the caller's stage) counts the file's bytes as they
+    are read and the entries as they pass.
     """
 
-    def __init__(self, path, hash_names=("sha256",), hash_entries=True, progress=None):
+    def __init__(self, path, hash_names=("sha256",), hash_entries=True, progress=None, expected_metadata=None):
         require_zstandard()
         self.path = path
         self.progress = or_null(progress)
         self.hash_names = tuple(hash_names)
-        # A second pass over a bundle already verified can leave entry hashes to the whole-file digest (compared
-        # with the first pass) and to whoever stores the content by digest.
+        # A pass that proves only the signature (over the whole-file digest) leaves the entry digests to a later
+        # pass, which then checks every entry against the metadata of the signed file (``expected_metadata``).
         self.hash_entries = hash_entries
+        self.expected_metadata = expected_metadata
 
     def walk(self, on_entry=None):
         result = WalkResult()
@@ -315,6 +318,10 @@ class BundleWalker:
                 member.size, bundle_metadata.MAX_METADATA_SIZE), hint=OBTAIN_AGAIN, reason="oversized")
         data = archive.extractfile(member).read()
         result.metadata = bundle_metadata.decode(data)
+        if self.expected_metadata is not None and result.metadata != self.expected_metadata:
+            raise VerificationError("the bundle's metadata is not the one whose signature was verified: the file was "
+                                    "replaced or changed while it was read", hint="Make sure nothing writes to the "
+                                    "bundle while it is used, then run again", reason="changed")
         declared = {}
         for entry in result.metadata["entries"]:
             reason = _unsafe_name_reason(entry["name"])
@@ -344,8 +351,7 @@ class BundleWalker:
                 yield chunk
 
         iterator = chunks()
-        if on_entry is not None:
-            on_entry(member.name, entry, iterator)
+        after = on_entry(member.name, entry, iterator) if on_entry is not None else None
         for _chunk in iterator:
             pass
         if counted[0] != entry["size"]:
@@ -359,6 +365,8 @@ class BundleWalker:
         result.entries_checked += 1
         result.bytes_checked += counted[0]
         self.progress.advance(items=1)
+        if callable(after):
+            after()
 
     @staticmethod
     def _check_trailer(archive, stream):
