@@ -185,8 +185,9 @@ options:
     type: str
   parallel:
     description:
-      - How many registry requests (existence checks, mounts, manifests) run at once while loading.
-        Blob uploads stream from the archive one after another.
+      - How many registry requests (existence checks, mounts, manifests) and blob uploads run at once while
+        loading. Blobs are uploaded as the archive streams past, by up to this many workers; a large blob is handed
+        over through a bounded queue, so memory stays flat (about 40 MiB per upload in flight at most).
     type: int
     default: 4
   registries_dest:

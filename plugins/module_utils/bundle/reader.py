@@ -32,6 +32,7 @@ READ_SIZE = 1 << 20
 QUEUE_DEPTH = 16
 _END = object()
 OBTAIN_AGAIN = "Do not use this bundle: obtain it again through the transfer, or ask the sender to rebuild it"
+CHANGED = "Make sure nothing writes to the bundle while it is used, then run again"
 
 
 class _Abort(Exception):
@@ -215,8 +216,7 @@ class BundleWalker:
         self.path = path
         self.progress = or_null(progress)
         self.hash_names = tuple(hash_names)
-        # A pass that proves only the signature (over the whole-file digest) leaves the entry digests to a later
-        # pass, which then checks every entry against the metadata of the signed file (``expected_metadata``).
+        # A signature pass may leave entry digests to a later pass, which checks them against ``expected_metadata``.
         self.hash_entries = hash_entries
         self.expected_metadata = expected_metadata
 
@@ -319,9 +319,8 @@ class BundleWalker:
         data = archive.extractfile(member).read()
         result.metadata = bundle_metadata.decode(data)
         if self.expected_metadata is not None and result.metadata != self.expected_metadata:
-            raise VerificationError("the bundle's metadata is not the one whose signature was verified: the file was "
-                                    "replaced or changed while it was read", hint="Make sure nothing writes to the "
-                                    "bundle while it is used, then run again", reason="changed")
+            raise VerificationError("the bundle's metadata is not the one whose signature was verified: the file "
+                                    "changed while it was read", hint=CHANGED, reason="changed")
         declared = {}
         for entry in result.metadata["entries"]:
             reason = _unsafe_name_reason(entry["name"])
