@@ -27,7 +27,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   build, sign, verify and tamper-check a bundle against a local registry (end to end)"
 	@echo "make test   every test: pytest, import contracts, ansible-test sanity, ansible-lint, molecule, build + ansible-doc"
-	@echo "make bench  create/verify throughput and memory against tar|zstd and zstd -dc|sha256sum"
+	@echo "make bench  create/verify/load throughput and memory against tar|zstd, zstd -dc|sha256sum and skopeo copy"
+	@echo "make bench-large  create/verify/load of a single 6 GiB layer (about 20 GB of disk; not for CI)"
 
 # ---- set-up ----------------------------------------------------------------------------------
 .PHONY: system-deps
@@ -123,6 +124,11 @@ demo: setup
 .PHONY: bench
 bench: setup
 	$(BIN)/python benchmarks/bench_bundle.py
+
+# Outside CI: one image with a single 6 GiB layer (about 20 GB of disk), created, verified and loaded.
+.PHONY: bench-large
+bench-large: setup
+	$(BIN)/python benchmarks/bench_bundle.py --large
 
 .PHONY: clean
 clean:

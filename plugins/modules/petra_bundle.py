@@ -47,9 +47,10 @@ description:
     manifests, charts as Helm OCI artifacts (C(<registry>/<source host>/<path>) for charts from C(oci://), else
     C(<registry>/charts/<name>), tagged with the chart version), manifest sets and files as OCI artifacts at
     C(<registry>/manifests/<bundle>/<name>) and C(<registry>/files/<bundle>/<name>) tagged with the bundle version.
-  - "Loading streams from the archive without extracting it: a second pass uploads only the blobs the registry
-    lacks (checked with C(HEAD)), in chunks for large layers, mounts blobs shared between repositories, and
-    re-checks every entry. Manifests are put after their blobs and tags last, so a load interrupted at any moment
+  - "Loading streams from the archive without extracting it: a first pass proves the signature over the whole
+    file; a second pass checks every entry against the signed metadata while it uploads, O(parallel) at a time,
+    only the blobs the registry lacks (checked with C(HEAD)), streaming large layers with flat memory, and mounts
+    blobs shared between repositories. An entry that does not match stops the load before any manifest. Manifests are put after their blobs and tags last, so a load interrupted at any moment
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
   - With O(state=loaded) and O(kubeconfig) (the cluster whose Flux should use the loaded content), for every chart
@@ -225,8 +226,9 @@ options:
     type: str
   parallel:
     description:
-      - How many registry requests (existence checks, mounts, manifests) run at once while loading.
-        Blob uploads stream from the archive one after another.
+      - How many registry requests (existence checks, mounts, manifests) and blob uploads run at once while
+        loading. Blobs are uploaded as the archive streams past, by up to this many workers; a large blob is handed
+        over through a bounded queue, so memory stays flat (about 40 MiB per upload in flight at most).
     type: int
     default: 4
   registries_dest:

@@ -32,6 +32,7 @@ READ_SIZE = 1 << 20
 QUEUE_DEPTH = 16
 _END = object()
 OBTAIN_AGAIN = "Do not use this bundle: obtain it again through the transfer, or ask the sender to rebuild it"
+CHANGED = "Make sure nothing writes to the bundle while it is used, then run again"
 
 
 class _Abort(Exception):
@@ -204,18 +205,20 @@ class BundleWalker:
     """Walks a bundle once, checking every entry against the metadata, handing entry streams to a callback.
 
     ``on_entry(name, declared, chunks)`` may consume ``chunks`` (an iterator of bytes) to act on the
-    content as it is verified; whatever it leaves unread is read and hashed by the walker. ``progress``
-    (progress.Progress, in the caller's stage) counts the file's bytes as they are read and the entries as they pass.
+    content as it is verified; whatever it leaves unread is read and hashed by the walker. When it returns a
+    callable, the walker calls it once the entry passed its checks (digest included), so that the caller acts on
+    the content only then. ``progress`` (progress.Progress, in the caller's stage) counts the file's bytes as they
+    are read and the entries as they pass.
     """
 
-    def __init__(self, path, hash_names=("sha256",), hash_entries=True, progress=None):
+    def __init__(self, path, hash_names=("sha256",), hash_entries=True, progress=None, expected_metadata=None):
         require_zstandard()
         self.path = path
         self.progress = or_null(progress)
         self.hash_names = tuple(hash_names)
-        # A second pass over a bundle already verified can leave entry hashes to the whole-file digest (compared
-        # with the first pass) and to whoever stores the content by digest.
+        # A signature pass may leave entry digests to a later pass, which checks them against ``expected_metadata``.
         self.hash_entries = hash_entries
+        self.expected_metadata = expected_metadata
 
     def walk(self, on_entry=None, on_member=None):
         """``on_member(tarinfo)`` sees every tar header, the metadata's included, once its name passed the checks."""
@@ -318,6 +321,9 @@ class BundleWalker:
                 member.size, bundle_metadata.MAX_METADATA_SIZE), hint=OBTAIN_AGAIN, reason="oversized")
         data = archive.extractfile(member).read()
         result.metadata = bundle_metadata.decode(data)
+        if self.expected_metadata is not None and result.metadata != self.expected_metadata:
+            raise VerificationError("the bundle's metadata is not the one whose signature was verified: the file "
+                                    "changed while it was read", hint=CHANGED, reason="changed")
         declared = {}
         for entry in result.metadata["entries"]:
             reason = _unsafe_name_reason(entry["name"])
@@ -347,8 +353,7 @@ class BundleWalker:
                 yield chunk
 
         iterator = chunks()
-        if on_entry is not None:
-            on_entry(member.name, entry, iterator)
+        after = on_entry(member.name, entry, iterator) if on_entry is not None else None
         for _chunk in iterator:
             pass
         if counted[0] != entry["size"]:
@@ -362,6 +367,8 @@ class BundleWalker:
         result.entries_checked += 1
         result.bytes_checked += counted[0]
         self.progress.advance(items=1)
+        if callable(after):
+            after()
 
     @staticmethod
     def _check_trailer(archive, stream):

@@ -94,7 +94,7 @@ def verify_bundle_with_metadata(path, public_keys, signature_path=None, today=No
 
 
 def verify(path, public_keys, signature_path=None, today=None, on_entry=None, threshold=1, cosignature_path=None,
-           extra_hashes=(), progress=None):
+           extra_hashes=(), progress=None, hash_entries=True):
     """The whole verification, in one read of the file: a Verification, or VerificationError naming the first problem.
 
     ``threshold`` distinct keys among ``public_keys`` must have signed the file, counting the primary signature
@@ -104,6 +104,8 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     anyone able to drop a file there could place) cannot block a verification that the primary signature decides.
     ``extra_hashes`` are further digests of the file to compute on the way (a co-signer's hash). ``progress``
     (progress.Progress) gets a ``verify`` stage: the file's bytes read, and its entries checked.
+    With ``hash_entries=False`` the entries' structure is checked but their digests are not: only for a caller that
+    checks every entry's digest in a later pass before it relies on it (the loader, load/stream.py).
     """
     started = time.monotonic()
     signature_path = signature_path or default_signature_path(path)
@@ -118,7 +120,7 @@ def verify(path, public_keys, signature_path=None, today=None, on_entry=None, th
     hash_names = sorted(set(signatures.needed_hashes(public_keys)) | {"sha256"} | set(extra_hashes))
     progress = or_null(progress)
     progress.stage("verify", os.path.getsize(path), unit="entries")
-    result = BundleWalker(path, hash_names, progress=progress).walk(on_entry=on_entry)
+    result = BundleWalker(path, hash_names, hash_entries=hash_entries, progress=progress).walk(on_entry=on_entry)
     given_ids = list(keys)
     signer_id = None
     if result.metadata is not None:

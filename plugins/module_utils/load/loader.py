@@ -4,28 +4,32 @@
 # This module_utils file is private to the petra.core collection: not a public API.
 """Loading a bundle into a registry: verify, then push, so that an interruption at any point is harmless.
 
-1. A full verification pass (the same code as petra_verify) captures the manifests on the way.
-2. The registry is asked what it already has (tags, blobs), in parallel.
-3. A second streaming pass uploads the missing blobs straight from the archive, re-checking every entry
-   and the whole-file digest against the first pass; blobs needed in several repositories are mounted.
-4. Only then are manifests put, children before parents, and tags last, so a tag never points at
-   anything missing, whenever the run stops.
+1. One pass proves the signature(s), threshold and trust state over the SHA-256 of the whole compressed file, checks
+   the archive's structure and captures the manifests (checked against their digests) to plan the push; the large
+   entries are not hashed here, which makes this pass cost about one SHA-256 of the file.
+2. The registry is asked what it already has (tags, blobs), in parallel; a delta's omitted blobs must all be there.
+3. One streaming pass (stream.py) decompresses the archive, checks every entry against the signed metadata and
+   uploads the missing blobs as they stream past, several at a time; an upload is closed only once its entry is
+   proven, and an entry that is not stops the load. Blobs needed in several repositories are mounted; uploads that
+   broke off go again in a further pass.
+4. Only then are manifests put, children before parents, and tags last, so a tag never points at anything missing
+   or unproven, whenever the run stops.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import threading
 import time
 
 from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
-from ansible_collections.petra.core.plugins.module_utils.bundle.reader import BundleWalker
-from ansible_collections.petra.core.plugins.module_utils.bundle.verify import (
-    verify_bundle_with_metadata,
-)
+from ansible_collections.petra.core.plugins.module_utils.bundle.reader import OBTAIN_AGAIN
+from ansible_collections.petra.core.plugins.module_utils.bundle.verify import verify
 from ansible_collections.petra.core.plugins.module_utils.load import delta as load_delta
 from ansible_collections.petra.core.plugins.module_utils.load.errors import LoadError
+from ansible_collections.petra.core.plugins.module_utils.load.stream import PushPass
 from ansible_collections.petra.core.plugins.module_utils.custody.attached import referrer_descriptor
 from ansible_collections.petra.core.plugins.module_utils.custody.image_signatures import tag_for
 from ansible_collections.petra.core.plugins.module_utils.load.targets import (
@@ -86,6 +90,7 @@ class BundleLoader:
         # skipped when the registry had it (or mounted it from another repository).
         self.progress = or_null(progress)
         self._counted = set()
+        self._count_lock = threading.Lock()
         self._sizes = {}
         self.public_keys = public_keys
         self.signature_path = signature_path
@@ -104,18 +109,22 @@ class BundleLoader:
 
     # -- pass 1 --------------------------------------------------------------------------------------
     def _verify(self):
+        """The signature pass: the entries' digests are left to the push pass, except the manifests', which plan it."""
         captured = {}
 
         def capture(name, entry, chunks):
             if name.startswith("blobs/") and entry["size"] <= MAX_MANIFEST_BYTES:
                 data = b"".join(chunks)
                 if looks_like_manifest(data):
+                    if "sha256:" + hashlib.sha256(data).hexdigest() != entry["digest"]:
+                        raise VerificationError("the archive entry %r was altered: it does not hash to %s, as the "
+                                                "signed metadata says" % (name, entry["digest"]), hint=OBTAIN_AGAIN,
+                                                reason="altered", entry=name)
                     captured[entry["digest"]] = data
 
-        verification, metadata = verify_bundle_with_metadata(self.path, self.public_keys, self.signature_path,
-                                                             on_entry=capture, progress=self.progress,
-                                                             **self.verify_options)
-        return verification, metadata, captured
+        found = verify(self.path, self.public_keys, self.signature_path, on_entry=capture, progress=self.progress,
+                       hash_entries=False, **self.verify_options)
+        return found.result, found.metadata, captured
 
     # -- registry state ----------------------------------------------------------------------------
     def _map(self, function, items):
@@ -135,7 +144,7 @@ class BundleLoader:
         return pending, dict(zip(pairs, present))
 
     # -- pass 2 (and 3) ----------------------------------------------------------------------------
-    def _upload(self, pending, presence, first_digest, report):
+    def _upload(self, pending, presence, report):
         sizes = {}
         wanted = {}
         for item in pending:
@@ -159,7 +168,7 @@ class BundleLoader:
                 if rest:
                     unmounted[digest] = rest
         to_stream = {digest: sorted(repositories)[:1] for digest, repositories in wanted.items() if digest not in holder}
-        uploaded = self._stream(to_stream, first_digest, report)
+        uploaded = self._stream(to_stream, report)
         for digest, (source, size) in uploaded.items():
             rest = self._mount(digest, set(wanted[digest]) - {source}, source, report)
             if rest:
@@ -167,8 +176,7 @@ class BundleLoader:
         if unmounted:
             load_delta.refuse_unmountable(self.metadata, unmounted, self.target)
             # The registry would not mount: send those bytes again, to every repository still missing them.
-            self._stream({digest: sorted(repositories) for digest, repositories in unmounted.items()},
-                         first_digest, report)
+            self._stream({digest: sorted(repositories) for digest, repositories in unmounted.items()}, report)
 
     def _mount(self, digest, repositories, source, report):
         """Mount a blob into repositories from source; returns those the registry would not mount into."""
@@ -187,51 +195,22 @@ class BundleLoader:
                 refused.add(repository)
         return refused
 
-    def _uploader(self, targets, uploaded, broken, report):
-        """The per-entry callback of a streaming pass: upload wanted blobs, note the ones that broke off."""
-        in_a_row = []  # the interruptions since the last blob that got through
-
-        def on_entry(name, entry, chunks):
-            digest = entry["digest"]
-            if not name.startswith("blobs/") or digest not in targets:
-                return
-            repositories = targets[digest]
-            if len(in_a_row) >= self.BROKEN_IN_A_ROW:
-                # The registry is out of reach for now: the rest waits for the next pass rather than each blob
-                # spending its retries and timeouts.
-                broken[digest] = in_a_row[-1]
-                return
-            try:
-                self.writers.get().upload_many(repositories, digest, entry["size"], chunks)
-            except UploadInterrupted as exc:
-                # The archive streams on; this blob goes again in the next pass.
-                broken[digest] = exc
-                in_a_row.append(exc)
-                return
-            del in_a_row[:]
-            report.add(blobs_pushed=len(repositories), bytes_pushed=entry["size"] * len(repositories))
-            self._count(digest, entry["size"])
-            uploaded[digest] = (repositories[0], entry["size"])
-        return on_entry
-
-    def _stream(self, targets, first_digest, report):
+    def _stream(self, targets, report):
         """Passes over the archive uploading each blob in ``targets`` (digest -> repositories) as it streams by;
         blobs whose upload broke off go again in the next pass, up to STREAM_PASSES."""
         uploaded = {}
         if not targets:
             return uploaded
 
+        def pushed(digest, size, copies):
+            report.add(blobs_pushed=copies, bytes_pushed=size * copies)
+            self._count(digest, size)
+
+        limit = self.writers.get().monolithic_limit
         for _pass in range(self.STREAM_PASSES):
-            broken = {}
-            on_entry = self._uploader(targets, uploaded, broken, report)
-            # Entries were proven in the first pass; the file digest must match it, and the registry checks each
-            # blob's digest as it stores it.
-            result = BundleWalker(self.path, ["sha256"], hash_entries=False).walk(on_entry=on_entry)
-            if result.problem is not None or result.digests["sha256"] != first_digest:
-                problem = result.problem.message if result.problem is not None else "its digest changed"
-                raise VerificationError(
-                    "the bundle changed after it was verified (%s); manifests and tags were not pushed" % problem,
-                    hint="Make sure nothing writes to the bundle while it loads, then run again", reason="changed")
+            done, broken = PushPass(self.path, self.metadata, targets, self.writers, self.parallel, pushed,
+                                    self.BROKEN_IN_A_ROW, limit).run()
+            uploaded.update(done)
             if not broken:
                 return uploaded
             targets = {digest: targets[digest] for digest in broken}
@@ -247,9 +226,10 @@ class BundleLoader:
     def _count(self, digest, size, skipped=False):
         """Advance the push stage by a blob the first time it is in place (later mounts of it add nothing). A mount
         of a blob not yet counted adds its size as skipped: no byte of it was sent."""
-        if digest in self._counted:
-            return
-        self._counted.add(digest)
+        with self._count_lock:
+            if digest in self._counted:
+                return
+            self._counted.add(digest)
         self.progress.advance(size or self._sizes.get(digest, 0), 1, skipped=skipped)
 
     def _start_push(self, items, pending, report):
@@ -308,8 +288,7 @@ class BundleLoader:
                 missing = {digest for (repository, digest), present in presence.items() if not present}
                 report.blobs_pushed = len(missing)
             elif pending:
-                first_digest = bytes.fromhex(verification["sha256"])
-                self._upload(pending, presence, first_digest, report)
+                self._upload(pending, presence, report)
                 # Images first; what is attached to them (signatures, referrers) only once they are in place.
                 self._push_manifests([item for item in pending if item.subject is None], manifests, report)
                 self._push_manifests([item for item in pending if item.subject is not None], manifests, report)
