@@ -141,7 +141,7 @@ def run_create(params, check_mode, default_base_dir=None, progress=None):
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
                          check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]),
                          base=delta_base_from_params(params, signer), progress=progress,
-                         image_completeness=params["image_completeness"], **custody)
+                         image_completeness=params.get("image_completeness"), **custody)
 
 
 def delta_base_from_params(params, signer):
@@ -241,7 +241,7 @@ def rebuilder(params, keys, signer, default_base_dir=None, progress=None):
     base = delta_base_from_params(params, signer)
     return lambda verification: rebuild_and_compare(
         spec, params["src"], verification, keys, pool, verifier=custody["verifier"], sbom=custody["sbom"], base=base,
-        progress=progress, image_completeness=params["image_completeness"])
+        progress=progress, image_completeness=params.get("image_completeness"))
 
 
 def run(params, check_mode, playbook_dir=None, progress=None):
