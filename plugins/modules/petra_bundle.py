@@ -23,7 +23,8 @@ description:
     any host, in any directory, at any time, time zone or locale (sorted entries, owner 0, mode 0644, one fixed time,
     nothing from file modification times, host names or paths). See C(docs/bundle-spec.md), "Determinism".
   - "The creation time (the metadata's C(created), every entry's modification time) is the first of:
-    C(SOURCE_DATE_EPOCH) when set; C(metadata.created) in the spec, an RFC 3339 date-time or C(now) for the build's
+    C(SOURCE_DATE_EPOCH) when set (in the task's, block's or play's C(environment), else in the controller's
+    environment); C(metadata.created) in the spec, an RFC 3339 date-time or C(now) for the build's
     wall-clock time (the only way to get one: an opt-in, and the bundle is then not reproducible); else the newest
     C(created) among the configs of the images carried, else C(1970-01-01T00:00:00Z). RV(created_from) says which."
   - "C(metadata.expires) is a date, recorded as written, or C(P<n>D) / C(P<n>W) counted from C(created); a period
@@ -152,7 +153,8 @@ options:
         field); nothing is written.
       - V(warn) builds, and reports them in RV(image_completeness) and as warnings.
       - V(add) resolves each missing image in its source registry and adds it, pinned by digest; one the registry
-        cannot resolve is reported as "maybe" and not added.
+        cannot resolve is reported as "maybe" and not added. A name below O(registry) is resolved at the source host
+        and path it stands for; any other reference as written.
       - A reference that cannot be known without rendering the chart (a template expression in a value) is always
         a "maybe", reported but never added and never a refusal.
     type: str
@@ -212,6 +214,10 @@ options:
       - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
         for example C(registry.high.example:5000/petra).
       - The registry connection options (O(ca_file), O(registry_username), O(insecure_registries), ...) apply.
+      - With O(state=present) (and O(state=signed) with O(rebuild=true)), the same value names the high-side registry
+        the bundle's manifests were rendered for, so O(image_completeness) counts a reference below it
+        (C(<registry>/<source host>/<path>)) as the carried image the load puts there, and V(add) resolves it at its
+        source. Without it, references are matched and resolved as written. Nothing is pushed.
     type: str
   trust_witness_reset:
     description:
