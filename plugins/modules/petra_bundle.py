@@ -723,7 +723,8 @@ removed_stale:
   type: int
 reproduced:
   description: With O(state=signed), whether this key's co-signature (found, made now, or in check mode the one that
-    would be made) records a byte-identical rebuild (O(rebuild=true)). False for the primary signer.
+    would be made) records a byte-identical rebuild (O(rebuild=true)); for one found, as its entry records it, with
+    or without O(rebuild). False for the primary signer.
   returned: state is signed
   type: bool
 reproduction:

@@ -68,6 +68,10 @@ def test_a_plain_cosignature_is_replaced_by_a_reproduced_one(setup):
     assert reproduced["changed"] is True and reproduced["reproduced"] is True
     (entry,) = cosignature_file.read_document(dest + ".sigs.json")
     assert "reproduced" in entry
+    # Asked again without a rebuild, the co-signature found is the reproduced one: the result says so.
+    again = run_bundle(dict(cosign, rebuild=False), check_mode=False)
+    assert again["already_signed"] == "cosignature" and again["changed"] is False
+    assert again["reproduced"] is True
 
 
 def test_changed_file_and_unreproducible_options_are_refused(setup, sources):
