@@ -521,6 +521,14 @@ extends_documentation_fragment:
   - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.check_mode
+attributes:
+  check_mode:
+    description: Reports what would change without writing any result.
+    details: >-
+      Check mode writes no bundle, signature, co-signature, registry content or trust state. It is not free of
+      writes, though: with O(state=signed) and O(rebuild=true), the rebuild and comparison run in full, so a
+      full-size temporary rebuild is written beside O(src) (C(.petra-rebuild-*), removed whatever happens); that
+      disk needs room for a second copy of the bundle.
 notes:
   - "Idempotence compares the metadata the inputs would produce with the metadata of the existing O(dest), and
     checks the existing signature with the signing key. With C(metadata.created: now), the existing bundle's creation
