@@ -75,7 +75,8 @@ class Carried:
         for chart in self.charts:
             source = chart.get("source") or ""
             wanted = source[len("oci://"):] if source.startswith("oci://") else "charts/" + chart["name"]
-            if not self._named(name, wanted) and not (source.startswith("oci://") and self._named(name, _loaded(wanted))):
+            if not self._named(name, wanted) and not (source.startswith("oci://") and
+                                                      self._named(name, _loaded(wanted))):
                 continue
             if not version or version in (chart["version"], chart["version"].replace("+", "_"), chart["digest"]):
                 return True
