@@ -23,7 +23,8 @@ description:
     any host, in any directory, at any time, time zone or locale (sorted entries, owner 0, mode 0644, one fixed time,
     nothing from file modification times, host names or paths). See C(docs/bundle-spec.md), "Determinism".
   - "The creation time (the metadata's C(created), every entry's modification time) is the first of:
-    C(SOURCE_DATE_EPOCH) when set; C(metadata.created) in the spec, an RFC 3339 date-time or C(now) for the build's
+    C(SOURCE_DATE_EPOCH) when set (in the task's, block's or play's C(environment), else in the controller's
+    environment); C(metadata.created) in the spec, an RFC 3339 date-time or C(now) for the build's
     wall-clock time (the only way to get one: an opt-in, and the bundle is then not reproducible); else the newest
     C(created) among the configs of the images carried, else C(1970-01-01T00:00:00Z). RV(created_from) says which."
   - "C(metadata.expires) is a date, recorded as written, or C(P<n>D) / C(P<n>W) counted from C(created); a period
@@ -153,7 +154,8 @@ options:
         field); nothing is written.
       - V(warn) builds, and reports them in RV(image_completeness) and as warnings.
       - V(add) resolves each missing image in its source registry and adds it, pinned by digest; one the registry
-        cannot resolve is reported as "maybe" and not added.
+        cannot resolve is reported as "maybe" and not added. A name below O(registry) is resolved at the source host
+        and path it stands for; any other reference as written.
       - A reference that cannot be known without rendering the chart (a template expression in a value) is always
         a "maybe", reported but never added and never a refusal.
     type: str
@@ -213,6 +215,10 @@ options:
       - With O(state=loaded), the target registry as C(host[:port]) with an optional path prefix,
         for example C(registry.high.example:5000/petra).
       - The registry connection options (O(ca_file), O(registry_username), O(insecure_registries), ...) apply.
+      - With O(state=present) (and O(state=signed) with O(rebuild=true)), the same value names the high-side registry
+        the bundle's manifests were rendered for, so O(image_completeness) counts a reference below it
+        (C(<registry>/<source host>/<path>)) as the carried image the load puts there, and V(add) resolves it at its
+        source. Without it, references are matched and resolved as written. Nothing is pushed.
     type: str
   trust_witness_reset:
     description:
@@ -517,6 +523,14 @@ extends_documentation_fragment:
   - petra.core.trust
   - petra.core.attributes
   - petra.core.attributes.check_mode
+attributes:
+  check_mode:
+    description: Reports what would change without writing any result.
+    details: >-
+      Check mode writes no bundle, signature, co-signature, registry content or trust state. It is not free of
+      writes, though: with O(state=signed) and O(rebuild=true), the rebuild and comparison run in full, so a
+      full-size temporary rebuild is written beside O(src) (C(.petra-rebuild-*), removed whatever happens); that
+      disk needs room for a second copy of the bundle.
 notes:
   - "Idempotence compares the metadata the inputs would produce with the metadata of the existing O(dest), and
     checks the existing signature with the signing key. With C(metadata.created: now), the existing bundle's creation
@@ -719,7 +733,8 @@ removed_stale:
   type: int
 reproduced:
   description: With O(state=signed), whether this key's co-signature (found, made now, or in check mode the one that
-    would be made) records a byte-identical rebuild (O(rebuild=true)). False for the primary signer.
+    would be made) records a byte-identical rebuild (O(rebuild=true)); for one found, as its entry records it, with
+    or without O(rebuild). False for the primary signer.
   returned: state is signed
   type: bool
 reproduction:

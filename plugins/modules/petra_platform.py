@@ -231,13 +231,16 @@ options:
         description: The certificate identity (subject) exactly, e.g. Chainguard's release workflow.
         type: str
       identity_regexp:
-        description: A regular expression the certificate identity must match, instead of O(keyless[].identity).
+        description: A regular expression the certificate identity must match, instead of O(keyless[].identity). Go
+          RE2 syntax, as policy-controller compiles it; lookarounds, backreferences, atomic groups, conditionals and
+          possessive quantifiers are refused.
         type: str
       issuer:
         description: The OIDC issuer exactly, e.g. C(https://token.actions.githubusercontent.com).
         type: str
       issuer_regexp:
-        description: A regular expression the OIDC issuer must match, instead of O(keyless[].issuer).
+        description: A regular expression the OIDC issuer must match, instead of O(keyless[].issuer); RE2 syntax,
+          as O(keyless[].identity_regexp).
         type: str
 extends_documentation_fragment:
   - petra.core.attributes

@@ -48,13 +48,23 @@ class ControllerAction(ActionBase):
         """Do the work; return the result dict (with ``changed``), raise PetraError on failure."""
         if self.ADAPTER is None:
             raise TypeError("%s names no ADAPTER and does not override run_on_controller" % type(self))
+        extra = {"environ": self._task_environ()} if getattr(self.ADAPTER, "TAKES_ENVIRON", False) else {}
         if not getattr(self.ADAPTER, "REPORTS_PROGRESS", False) or self._display.verbosity < 1:
-            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"))
+            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"), **extra)
         # With -v, long work says how far it is every few seconds (the display reaches the controller's output
         # from the worker process, and AWX job events).
         prefix = "petra.core.%s: " % self._task.action.split(".")[-1]
         with progress_lines(lambda line: self._display.v(prefix + line)) as progress:
-            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"), progress=progress)
+            return self.ADAPTER.run(params, check_mode, playbook_dir=task_vars.get("playbook_dir"), progress=progress,
+                                    **extra)
+
+    def _task_environ(self):
+        """This process's environment with the task's ``environment:`` over it. Ansible applies ``environment:`` only
+        to the modules it executes; this work runs in-process, so the keyword must be read here (templated and merged
+        from play, block and task as ansible-core does for a module)."""
+        stated = {}
+        self._compute_environment_string(stated)
+        return dict(os.environ, **{str(key): str(value) for key, value in stated.items()})
 
     def _find_controller_file(self, value):
         if not value or os.path.isabs(value) or os.path.exists(value) or "-----BEGIN" in value \

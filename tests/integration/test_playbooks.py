@@ -145,6 +145,36 @@ def test_spec_error_names_the_field(tmp_path, ec_key):
     assert "metadata.name" in msg and "'Bad_Name'" in msg
 
 
+def test_source_date_epoch_from_the_environment_keyword(tmp_path, ec_key, monkeypatch):
+    """petra_bundle runs in ansible-playbook's process, where Ansible does not apply ``environment:``: the build (the
+    play's keyword) and the rebuild of a co-signer (the task's) still take SOURCE_DATE_EPOCH from it."""
+    from ansible_collections.petra.core.tests.support import pki
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    key, pub = ec_key
+    second = str(tmp_path / "second.pem")
+    pki.write_ec_key(second)
+    (tmp_path / "f").write_bytes(b"petra")
+    spec = tmp_path / "bundle.yml"
+    spec.write_text("apiVersion: petra.dev/v1alpha1\nkind: Bundle\nmetadata: {name: env, version: 1.0.0}\n"
+                    "files: [{name: f, path: f}]\n")
+    report = run_playbook(tmp_path, """
+- hosts: localhost
+  gather_facts: false
+  vars: {{epoch: 1767225600}}
+  environment: {{SOURCE_DATE_EPOCH: "{{{{ epoch }}}}"}}
+  tasks:
+    - name: build
+      petra.core.petra_bundle: {{spec: {spec}, dest: {dest}, signing_key: {key}}}
+    - name: rebuild
+      petra.core.petra_bundle:
+        {{state: signed, rebuild: true, spec: {spec}, src: {dest}, public_keys: [{pub}], signing_key: {second}}}
+      environment: {{SOURCE_DATE_EPOCH: "{{{{ epoch | string }}}}"}}
+""".format(spec=spec, dest=tmp_path / "env.tar.zst", key=key, pub=pub, second=second))
+    assert report["build"]["created_from"] == "SOURCE_DATE_EPOCH", report["build"]
+    assert report["build"]["created"] == "2026-01-01T00:00:00Z"
+    assert report["rebuild"]["reproduced"] is True and report["rebuild"]["changed"] is True, report["rebuild"]
+
+
 def test_load_through_ansible_masks_the_password(tmp_path, play_text, registry, spool, ec_key, tls_material):
     from ansible_collections.petra.core.tests.support import servers
     _key, pub = ec_key

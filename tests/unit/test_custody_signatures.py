@@ -378,3 +378,24 @@ def test_custody_record_carries_the_signed_reference():
     (image,) = custody.custody_record(metadata, verification)["images"]
     assert image["sourceSignature"]["dockerReference"] == "registry.example/team/tools"
     assert image["sourceSignature"]["dockerReferenceMatch"] == "none"
+
+
+def test_the_trusted_root_carried_is_the_one_that_verified(tmp_path, ec_key):
+    """The build carries the bytes its verifier was made from: a trusted root replaced after the verification
+    read it is not what travels to the high side (where it would be trusted for what it never verified)."""
+    from ansible_collections.petra.core.plugins.module_utils.bundle.custody_plan import CreationCustody
+    from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
+    path = tmp_path / "trusted_root.json"
+    with open(production_root(), "rb") as handle:
+        original = handle.read()
+    path.write_bytes(original)
+    verifier = SourceVerifier([{"glob": "ghcr.io/o/*", "identity": "https://github.com/o/app/.github/workflows/r.yml",
+                                "issuer": "https://token.actions.githubusercontent.com", "trusted_root": str(path)}])
+    assert verifier.keyless_verifier_for(verifier.rules[0]) is not None  # what the verification of a signature does
+    path.write_bytes(original.replace(b"https://", b"https://evil."))  # replaced between verification and carrying
+    custody = CreationCustody(load_signer(ec_key[0]), verifier)
+    ref = ImageReference.parse("ghcr.io/o/app:1")
+    custody._note_roots(str(ref), ref, {"sourceVerification": {"method": "keyless"}})
+    [(_name, carried, record)] = custody.roots.entries()
+    assert carried == original
+    assert record["digest"] == "sha256:" + hashlib.sha256(original).hexdigest()

@@ -19,6 +19,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.errors import Bu
 from ansible_collections.petra.core.plugins.module_utils.bundle.plan import BundlePlan
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.imagerefs import charts, discover, match, objects, values
+from ansible_collections.petra.core.plugins.module_utils.imagerefs.errors import ImageRefsError
 from ansible_collections.petra.core.plugins.module_utils.oci.reference import ImageReference
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
@@ -109,6 +110,30 @@ def test_chart_archive_annotation_values_and_literal_templates(tmp_path):
         assert charts.read_chart(handle.read(), "demo").values == content.values
 
 
+def bomb_tgz(path, members):
+    """A chart archive with Chart.yaml and then ``members`` [(name, size)] of zeros, gzip-compressed."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        for relative, size in [("Chart.yaml", None)] + list(members):
+            data = b"apiVersion: v2\nname: bomb\nversion: 0.1.0\n" if size is None else bytes(size)
+            info = tarfile.TarInfo("bomb/" + relative)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def test_a_chart_that_unpacks_too_far_is_refused_before_memory_grows(tmp_path):
+    """Entries of at most 4 MiB each, but too many of them, or too many bytes (skipped ones count: they are
+    decompressed too), make a clear refusal, not a process that runs out of memory."""
+    many = bomb_tgz(tmp_path / "many.tgz", [("templates/t%05d.yaml" % index, 1) for index in range(10001)])
+    with pytest.raises(ImageRefsError, match="holds more than 10000 entries"):
+        charts.read_chart(many, "many")
+    large = bomb_tgz(tmp_path / "large.tgz", [("templates/t%02d.yaml" % index, 4 << 20) for index in range(25)] +
+                     [("charts/sub.bin", 10 << 20)])
+    with pytest.raises(ImageRefsError, match="holds more than 100 MiB unpacked"):
+        charts.read_chart(large, "large")
+    assert charts.read_chart(bomb_tgz(tmp_path / "fine.tgz", [("templates/a.yaml", 1000)]), "fine").name == "bomb"
+
+
 def test_chart_refs_overridden_by_installer_are_unused():
     content = charts.ChartContent("demo", "0.1.0", "1.2.3",
                                   [("helm.sh/images", 0, "ghcr.io/demo/app:1.2.3")],
@@ -187,12 +212,15 @@ def test_objects_of_every_pod_kind_and_installers(tmp_path):
     assert all(ref.why["file"] == "all.yaml" and ref.why["source"] == "manifests/apps" for ref in references)
 
 
-def carried(images, charts_=(), manifests=(), name="apps", version="1.0.0"):
+HIGH = "high.example/petra"
+
+
+def carried(images, charts_=(), manifests=(), name="apps", version="1.0.0", high_side=HIGH):
     entries = []
     for text, digest in images:
         ref = ImageReference.parse(text)
         entries.append({"ref": text, "name": ref.name, "tag": ref.tag, "digest": digest})
-    return match.Carried(entries, list(charts_), list(manifests), name, version)
+    return match.Carried(entries, list(charts_), list(manifests), name, version, high_side)
 
 
 def test_matching_normalises_names_tags_digests_and_loaded_names():
@@ -205,6 +233,24 @@ def test_matching_normalises_names_tags_digests_and_loaded_names():
     assert bundle.image(ImageReference.parse("high.example/petra/ghcr.io/o/app:3")) is not None
     assert bundle.image(ImageReference.parse("high.example/petra/registry.example-5000/team/x:1")) is not None
     assert bundle.image(ImageReference.parse("high.example/petra/ghcr.io/o/other:3")) is None
+
+
+def test_loaded_names_count_only_below_the_known_high_side_registry():
+    """A name ending in a carried image's loaded name is that image only below the load target and its prefix."""
+    images = [("cgr.dev/chainguard/nginx:1", DIGEST)]
+    bundle = carried(images)
+    assert bundle.image(ImageReference.parse("high.example/petra/cgr.dev/chainguard/nginx:1")) is not None
+    for text in ("evil.example/x/cgr.dev/chainguard/nginx:1", "high.example/petra-other/cgr.dev/chainguard/nginx:1",
+                 "high.example/cgr.dev/chainguard/nginx:1", "other.example/petra/cgr.dev/chainguard/nginx:1"):
+        assert bundle.image(ImageReference.parse(text)) is None, text
+    unknown = carried(images, high_side=None)  # no load target told: only the source name itself
+    assert unknown.image(ImageReference.parse("high.example/petra/cgr.dev/chainguard/nginx:1")) is None
+    assert unknown.image(ImageReference.parse("cgr.dev/chainguard/nginx:1")) is not None
+    charts_ = [{"name": "demo", "version": "0.1.0", "digest": DIGEST, "source": "charts/demo.tgz"}]
+    assert carried([], charts_).artifact("oci://high.example/petra/charts/demo", "0.1.0")
+    assert not carried([], charts_).artifact("oci://evil.example/charts/demo", "0.1.0")
+    assert not carried([], manifests=[{"name": "apps", "digest": DIGEST}]).artifact(
+        "oci://evil.example/manifests/apps/apps", "1.0.0")
 
 
 def test_report_names_each_missing_image_with_its_whys(tmp_path):
@@ -293,7 +339,8 @@ def test_reference_platform_manifest_sets_are_complete(tmp_path, ec_key):
                             "source": item.get("ref") or "charts/%s" % os.path.basename(item["path"])})
     plan.manifests = [{"name": item["name"], "digest": DIGEST} for item in spec.manifests]
     found = completeness.references(spec, BundlePlan())  # the manifest sets, their installers' values
-    result = match.report(found, match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version))
+    result = match.report(found, match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version,
+                                               REGISTRY))
     assert result["missing"] == [] and result["maybe"] == []
     images = {item["image"] for item in result["discovered"] if item["kind"] == "image"}
     assert images == {item["ref"] for item in spec.images}, "every listed image is referenced, and only those"
@@ -305,6 +352,18 @@ def test_reference_platform_manifest_sets_are_complete(tmp_path, ec_key):
 
 
 def test_a_high_side_name_is_traced_back_to_its_source_for_add():
-    assert str(completeness._source_name("high.example:5000/petra/ghcr.io/o/app:3")) == "ghcr.io/o/app:3"
-    assert str(completeness._source_name("ghcr.io/o/app@" + DIGEST)) == "ghcr.io/o/app@" + DIGEST
-    assert str(completeness._source_name("nginx:1.27")) == "docker.io/library/nginx:1.27"
+    high = "high.example:5000/petra"
+    assert str(completeness._source_name("high.example:5000/petra/ghcr.io/o/app:3", high)) == "ghcr.io/o/app:3"
+    assert str(completeness._source_name("ghcr.io/o/app@" + DIGEST, high)) == "ghcr.io/o/app@" + DIGEST
+    assert str(completeness._source_name("nginx:1.27", high)) == "docker.io/library/nginx:1.27"
+
+
+def test_a_dotted_path_component_is_no_host():
+    """Only a name below the known load target is traced back; a dot in a path never makes a host to query."""
+    high = "high.example:5000/petra"
+    for text in ("ghcr.io/org/app.server/img:1", "registry.k8s.io/sig-storage/csi.driver/x:1",
+                 "other.example:5000/petra/ghcr.io/o/app:3", "high.example:5000/petra-x/ghcr.io/o/app:3"):
+        assert str(completeness._source_name(text)) == text
+        assert str(completeness._source_name(text, high)) == text
+    assert str(completeness._source_name("high.example:5000/petra/ghcr.io/o/app:3")) == \
+        "high.example:5000/petra/ghcr.io/o/app:3"  # no load target told: resolved as written

@@ -6,9 +6,11 @@ back), admit an image only with its original keyless signature and the bundle ke
 import base64
 import hashlib
 import json
+import re
 
 import pytest
 from ansible_collections.petra.core.plugins.module_utils.custody.countersign import countersign
+from ansible_collections.petra.core.plugins.module_utils.platform import keyless
 from ansible_collections.petra.core.plugins.module_utils.platform.errors import PlatformError
 from ansible_collections.petra.core.plugins.module_utils.adapters.platform import run as run_platform
 from ansible_collections.petra.core.plugins.module_utils.signing.keys import load_signer
@@ -158,6 +160,9 @@ def test_regular_expressions_and_the_digest_check(tmp_path, ec_key, root, instan
     ({"keyless": [{"glob": "*.dev/chainguard/*", "identity": IDENTITY, "issuer": ISSUER}]}, "registry host"),
     ({"keyless": [dict(KEYLESS[0]), dict(KEYLESS[0])]}, "names must differ"),
     ({"keyless": [dict(KEYLESS[0], identity_regexp="(")]}, "identity_regexp"),
+    ({"keyless": [dict(KEYLESS[0], identity_regexp=r"^https://github\.com/(?!evil/).*$")]},
+     "uses a negative lookahead"),
+    ({"keyless": [dict(KEYLESS[0], issuer_regexp=r"^(https)://\1\.example$")]}, "uses a backreference"),
 ])
 def test_refuses_bad_keyless_options(tmp_path, ec_key, root, options, fragment):
     params = dict({"trusted_root": root, "keyless": KEYLESS}, **options)
@@ -175,3 +180,27 @@ def test_refuses_what_is_not_a_trusted_root(tmp_path, ec_key, root):
         with pytest.raises(PlatformError, match=fragment) as info:
             run_platform(params_for(tmp_path / "out", ec_key[1], trusted_root=str(bad), keyless=KEYLESS), False)
         assert info.value.reason == "trusted-root"
+
+
+@pytest.mark.parametrize("pattern, refused", [
+    (r"^https://github\.com/chainguard-images/.*$", None),
+    (r"(?i)^https://(a|b)\.example/[^/]+/x*?y+?$", None),
+    (r"^a\\1$", None),  # an escaped backslash, then a digit
+    (r"^[(?=][\]?!]x$", None),  # inside a class these are characters
+    (r"^[]\\1(?=]$", None),
+    (r"^x(?=y)", "a lookahead (?="),
+    (r"^x(?!y)", "a negative lookahead (?!"),
+    (r"(?<=y)x", "a lookbehind (?<="),
+    (r"(?<!y)x", "a negative lookbehind (?<!"),
+    (r"(?P<a>x)(?P=a)", "a named backreference (?P="),
+    (r"(x)\1", "a backreference \\1"),
+    (r"(a)(b)(c)(d)(e)(f)(g)(h)(i)[a-z]\9", "a backreference \\9"),
+    (r"(?>x+)y", "an atomic group (?>"),
+    (r"(x)?(?(1)y|z)", "a conditional group (?("),
+    (r"x*+y", "a possessive quantifier *+"),
+    (r"\d++", "a possessive quantifier ++"),
+])
+def test_regexps_policy_controller_cannot_compile_are_named(pattern, refused):
+    """Python's re accepts them all; Go's RE2, which policy-controller compiles them with, refuses the flagged."""
+    re.compile(pattern)
+    assert keyless.not_re2(pattern) == refused

@@ -68,6 +68,10 @@ def test_a_plain_cosignature_is_replaced_by_a_reproduced_one(setup):
     assert reproduced["changed"] is True and reproduced["reproduced"] is True
     (entry,) = cosignature_file.read_document(dest + ".sigs.json")
     assert "reproduced" in entry
+    # Asked again without a rebuild, the co-signature found is the reproduced one: the result says so.
+    again = run_bundle(dict(cosign, rebuild=False), check_mode=False)
+    assert again["already_signed"] == "cosignature" and again["changed"] is False
+    assert again["reproduced"] is True
 
 
 def test_changed_file_and_unreproducible_options_are_refused(setup, sources):
@@ -138,3 +142,12 @@ def test_same_entries_differing_in_a_header_or_the_compression(setup, tmp_path):
     cat = [subprocess.run(["zstd", "-dc", path], capture_output=True, check=True, timeout=60).stdout
            for path in (dest, recompressed)]
     assert cat[0] == cat[1]
+
+
+def test_check_mode_says_a_rebuild_writes_a_temporary_copy():
+    """Check mode of a rebuild writes a full-size temporary file beside src: the module's check_mode attribute says
+    so, over the shared fragment's "without writing anything"."""
+    import yaml
+    from ansible_collections.petra.core.plugins.modules import petra_bundle
+    details = yaml.safe_load(petra_bundle.DOCUMENTATION)["attributes"]["check_mode"]["details"]
+    assert "full-size temporary rebuild is written beside O(src)" in details and ".petra-rebuild-*" in details

@@ -104,6 +104,9 @@ REQUIRED_IF = [
 
 # run() takes a progress sink (progress.Progress): the action plugin shows it in -v output, the petra command as bars.
 REPORTS_PROGRESS = True
+# run() takes the environment the task states (``environment:``, for SOURCE_DATE_EPOCH): the action plugin runs in
+# ansible-playbook's own process, whose environment Ansible leaves as it is.
+TAKES_ENVIRON = True
 
 # What a load reports about the signatures that admitted the bundle (besides key_id, the primary signer).
 SIGNATURE_RESULT_KEYS = ("sha256", "signers", "signer_details", "unsigned_keys", "rejected_signatures", "threshold",
@@ -129,7 +132,12 @@ def spec_from_params(params, default_base_dir=None):
     return BundleSpec.from_definition(params["definition"], params.get("base_dir") or default_base_dir or os.getcwd())
 
 
-def run_create(params, check_mode, default_base_dir=None, progress=None):
+def high_side_from_params(params):
+    """The load target (``registry``) the content's manifests may name images under, or None."""
+    return str(TargetRegistry(params["registry"])) if params.get("registry") else None
+
+
+def run_create(params, check_mode, default_base_dir=None, progress=None, environ=None):
     level = params["compression_level"]
     if not 1 <= level <= 19:
         raise BundleError("compression_level %d is outside 1..19" % level,
@@ -140,8 +148,9 @@ def run_create(params, check_mode, default_base_dir=None, progress=None):
     custody = custody_from_params(params, lambda: AWSConnection.from_params(params))
     return create_bundle(spec, params["dest"], signer, pool, signature_path=params.get("signature"), level=level,
                          check_mode=check_mode, force=params["force"], mode=parse_mode(params["mode"]),
-                         base=delta_base_from_params(params, signer), progress=progress,
-                         image_completeness=params.get("image_completeness"), **custody)
+                         base=delta_base_from_params(params, signer), progress=progress, environ=environ,
+                         image_completeness=params.get("image_completeness"), high_side=high_side_from_params(params),
+                         **custody)
 
 
 def delta_base_from_params(params, signer):
@@ -219,18 +228,18 @@ def sync_flux(params, loader, target, insecure, check_mode):
     return {"objects": objects, "requested_at": requested_at, "waited": bool(params["flux_wait"] and not check_mode)}
 
 
-def run_cosign(params, check_mode, default_base_dir=None, progress=None):
+def run_cosign(params, check_mode, default_base_dir=None, progress=None, environ=None):
     signer = signer_from_params(params)
     keys = load_public_keys(params["public_keys"])
     reproduce = None
     if params.get("rebuild"):
-        reproduce = rebuilder(params, keys, signer, default_base_dir, progress)
+        reproduce = rebuilder(params, keys, signer, default_base_dir, progress, environ)
     return cosign_bundle(params["src"], signer, keys, signature_path=params.get("signature"),
                          cosignature_path=params.get("cosignatures"), check_mode=check_mode,
                          mode=parse_mode(params["mode"]), reproduce=reproduce)
 
 
-def rebuilder(params, keys, signer, default_base_dir=None, progress=None):
+def rebuilder(params, keys, signer, default_base_dir=None, progress=None, environ=None):
     """rebuild=true: the function that rebuilds the verified bundle from the options of state=present and compares."""
     if params.get("scan"):
         raise BundleError("rebuild cannot be combined with scan: scan reports are not reproducible",
@@ -241,14 +250,16 @@ def rebuilder(params, keys, signer, default_base_dir=None, progress=None):
     base = delta_base_from_params(params, signer)
     return lambda verification: rebuild_and_compare(
         spec, params["src"], verification, keys, pool, verifier=custody["verifier"], sbom=custody["sbom"], base=base,
-        progress=progress, image_completeness=params.get("image_completeness"))
+        environ=environ, progress=progress, image_completeness=params.get("image_completeness"),
+        high_side=high_side_from_params(params))
 
 
-def run(params, check_mode, playbook_dir=None, progress=None):
+def run(params, check_mode, playbook_dir=None, progress=None, environ=None):
     """What the task asks for; a relative base_dir of an inline definition is taken from the playbook's directory.
-    ``progress`` (progress.Progress) follows a create or a load."""
+    ``progress`` (progress.Progress) follows a create or a load; ``environ`` is the environment a build or rebuild
+    reads SOURCE_DATE_EPOCH from (None: this process's)."""
     if params["state"] == "loaded":
         return run_load(params, check_mode, progress)
     if params["state"] == "signed":
-        return run_cosign(params, check_mode, playbook_dir, progress)
-    return run_create(params, check_mode, playbook_dir, progress)
+        return run_cosign(params, check_mode, playbook_dir, progress, environ)
+    return run_create(params, check_mode, playbook_dir, progress, environ)

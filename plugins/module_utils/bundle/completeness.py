@@ -69,26 +69,29 @@ def _chart_content(plan, record):
         raise BundleError(exc.message, hint=exc.hint)
 
 
-def _source_name(text):
-    """The connected-side reference of a reference written for the high side: the path from the first component
-    after the registry that is a host name (the load step's ``<registry>/<prefix>/<source host>/<path>``)."""
+def _source_name(text, high_side=None):
+    """The connected-side reference of a reference written for the high side: below the high-side registry and
+    prefix the build was told (the load step's ``<registry>[/<prefix>]/<source host>/<path>``), the source host and
+    path; any other reference as written. A dotted path component is no host: ``ghcr.io/org/app.server/img`` is
+    resolved at ghcr.io, never at a host named by the chart's content."""
     ref = ImageReference.parse(text)
-    parts = ref.repository.split("/")
-    for index, part in enumerate(parts[:-1]):
-        if "." in part:
-            return ImageReference.parse(str(ImageReference(part, "/".join(parts[index + 1:]), ref.tag, ref.digest)))
-    return ref
+    below = match.high_side_name(high_side, ref.name)
+    if below is None or "/" not in below:
+        return ref
+    host, path = below.split("/", 1)
+    return ImageReference.parse(str(ImageReference(host, path, ref.tag, ref.digest)))
 
 
-def check(spec, plan, mode, add_image, pool):
+def check(spec, plan, mode, add_image, pool, high_side=None):
     """The completeness report of a plan; refuses in ``fail`` mode when an image is missing. In ``add`` mode,
-    ``add_image(reference text)`` puts a missing image, pinned by digest, into the plan."""
+    ``add_image(reference text)`` puts a missing image, pinned by digest, into the plan. ``high_side``
+    (``host[:port][/prefix]``, the load target) is the registry whose names stand for the carried images."""
     if mode not in MODES:
         raise BundleError("image_completeness %r is not one of %s" % (mode, ", ".join(MODES)))
     found = references(spec, plan)
 
     def carried():
-        return match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version)
+        return match.Carried(plan.images, plan.charts, plan.manifests, spec.name, spec.version, high_side)
 
     result = match.report(found, carried())
     added = []
@@ -98,7 +101,7 @@ def check(spec, plan, mode, add_image, pool):
             if item["kind"] != "image":
                 continue
             try:
-                pinned = _pin(item["ref"], pool)
+                pinned = _pin(item["ref"], pool, high_side)
             except (OCIError, InvalidReference) as exc:
                 unresolved[item["ref"]] = "cannot be resolved in the source registry: %s" % exc.message
                 continue
@@ -121,9 +124,9 @@ def check(spec, plan, mode, add_image, pool):
     return result
 
 
-def _pin(text, pool):
+def _pin(text, pool, high_side=None):
     """``<name>:<tag>@<digest>`` of a reference, resolved in its source registry."""
-    ref = _source_name(text)
+    ref = _source_name(text, high_side)
     client = pool.for_host(ref.api_host)
     _data, _media_type, digest = client.get_manifest(ref.repository, ref.digest or ref.tag)
     return str(ref.with_digest(digest))

@@ -50,11 +50,12 @@ def stable_metadata(metadata):
     return copy
 
 
-def plan_bundle(spec, pool, created, spool_dir, custody, signer_id, level, base=None, image_completeness=None):
+def plan_bundle(spec, pool, created, spool_dir, custody, signer_id, level, base=None, image_completeness=None,
+                high_side=None):
     """The plan of a bundle (a delta on ``base`` when given) and the image completeness report (None when not
     asked for); a registry failure is reported as a BundleError."""
     try:
-        planner = Planner(spec, pool, created, spool_dir, custody, image_completeness)
+        planner = Planner(spec, pool, created, spool_dir, custody, image_completeness, high_side)
         built = planner.build(signer_id, level)
         return (built if base is None else bundle_delta.apply(built, base)), planner.completeness
     except RegistryError as exc:
@@ -80,7 +81,7 @@ def _sbom_result(plan):
 
 def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_LEVEL, check_mode=False,
                   force=False, environ=None, mode=0o644, verifier=None, scanner=None, sbom=True, base=None,
-                  progress=None, sbom_generate=False, image_completeness=None):
+                  progress=None, sbom_generate=False, image_completeness=None, high_side=None):
     """Create (or confirm) the bundle; returns the module result without ``changed`` semantics lost.
 
     ``verifier`` (custody.verification.SourceVerifier) applies the verify_images policy; ``scanner``
@@ -89,7 +90,8 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
     (delta.DeltaBase) makes it a delta that leaves out the layers the base provides; ``progress``
     (progress.Progress) counts what is written, or skipped when the bundle is already there;
     ``image_completeness`` (completeness.MODES) checks that every image the manifests and charts reference is
-    carried (None: not checked)."""
+    carried (None: not checked); ``high_side`` (``host[:port][/prefix]``, the load target) is the registry whose
+    names the manifests may use for carried images (None: references are matched and resolved as written)."""
     started = time.monotonic()
     progress = or_null(progress)
     signature_path = signature_path or dest + ".sig"
@@ -104,7 +106,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
 
     def make_plan(moment):
         built, report = plan_bundle(spec, pool, moment, spool_dir, custody, signer_id, level, base,
-                                    image_completeness)
+                                    image_completeness, high_side)
         completeness[:] = [report]
         return built
 

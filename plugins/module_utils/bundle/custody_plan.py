@@ -117,11 +117,13 @@ class CreationCustody:
         """The trusted roots that accepted this image's keyless signature or provenance, to be carried."""
         rule = self.verifier.rule_for(ref_text, ref)
         if entry["sourceVerification"].get("method") == "keyless":
-            self.roots.use(rule.trusted_root, rule.glob, rule.identity, rule.issuer, "signature")
+            self.roots.use(self.verifier.trusted_root_bytes(rule.trusted_root), rule.glob, rule.identity,
+                           rule.issuer, "signature")
         provenance = entry.get("provenance") or {}
         if provenance.get("status") == "verified" and provenance.get("method") == "keyless":
             wanted = self.provenance.rules[rule.index]
-            self.roots.use(wanted.trusted_root, rule.glob, wanted.identity, wanted.issuer, "provenance")
+            self.roots.use(self.verifier.trusted_root_bytes(wanted.trusted_root), rule.glob, wanted.identity,
+                           wanted.issuer, "provenance")
 
     def add_trusted_roots(self, plan):
         """The trusted roots as named entries; returns their metadata records (empty when nothing was keyless)."""

@@ -31,9 +31,10 @@ MAX_INDEX_DEPTH = 2
 class Planner:
     """Turns a BundleSpec into a BundlePlan."""
 
-    def __init__(self, spec, pool, created, spool_dir=None, custody=None, image_completeness=None):
+    def __init__(self, spec, pool, created, spool_dir=None, custody=None, image_completeness=None, high_side=None):
         self.spec = spec
         self.image_completeness = image_completeness  # completeness.MODES, or None: not checked
+        self.high_side = high_side  # the load target whose names the manifests may use (completeness.check)
         self.completeness = None  # its report, once built
         self.pool = pool
         self.created = created  # timing.Created, or None: read from the image configs
@@ -59,7 +60,7 @@ class Planner:
         if self.image_completeness:
             # After charts and manifest sets (their references), before the SBOM and metadata (images it adds).
             self.completeness = completeness.check(self.spec, self.plan, self.image_completeness,
-                                                   self._add_discovered_image, self.pool)
+                                                   self._add_discovered_image, self.pool, self.high_side)
         sbom = None
         if self.custody is not None and self.custody.sbom:
             sbom = self.custody.add_sbom(self.plan, self.spec.name, self.spec.version, self.created)

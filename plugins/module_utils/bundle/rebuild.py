@@ -110,7 +110,7 @@ def _signer_key(original, public_keys):
 
 
 def rebuild_and_compare(spec, path, verification, public_keys, pool, verifier=None, sbom=True, base=None,
-                        environ=None, progress=None, image_completeness=None):
+                        environ=None, progress=None, image_completeness=None, high_side=None):
     """Rebuild the verified bundle at ``path`` and compare; returns the reproduction record, or raises
     NotReproducedError naming the first difference. Nothing is left behind: the rebuild lives in a temporary
     directory beside the bundle, removed whatever happens."""
@@ -132,7 +132,7 @@ def rebuild_and_compare(spec, path, verification, public_keys, pool, verifier=No
     try:
         # image_completeness: add changes the content, so the rebuild must ask for it as the build did.
         plan, _report = plan_bundle(spec, pool, created, workdir, custody, original["signer"]["keyId"], level, base,
-                                    image_completeness)
+                                    image_completeness, high_side)
         if generating(plan):
             generate_sboms(plan, custody, tempfile.mkdtemp(dir=workdir, prefix="sbom-"))
         rebuilt = os.path.join(workdir, "rebuild.tar.zst")

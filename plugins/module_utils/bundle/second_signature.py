@@ -28,16 +28,18 @@ from ansible_collections.petra.core.plugins.module_utils.signing.keys import key
 
 
 def _already_signed(signer, digests, primary_der, entries, reproduced=False):
-    """``primary`` or ``cosignature`` when the signer's key already has a valid signature over this file (with
-    ``reproduced``, a co-signature must also record a valid reproduction), else None."""
+    """(``primary``, ``cosignature`` or None, whether that signature records a valid reproduction): ``cosignature``
+    when the signer's key already has a valid co-signature over this file (with ``reproduced``, one that also records
+    a valid reproduction)."""
     public_key = signer.public_key()
     if verify_digest(public_key, digests[signer.hash_name], primary_der):
-        return "primary"
+        return "primary", False
     identity = key_id(public_key)
-    if any(entry["keyId"] == identity and cosignature_file.entry_valid(entry, public_key, digests) and
-           (not reproduced or cosignature_file.reproduced_valid(entry, public_key, digests)) for entry in entries):
-        return "cosignature"
-    return None
+    found = [cosignature_file.reproduced_valid(entry, public_key, digests) for entry in entries
+             if entry["keyId"] == identity and cosignature_file.entry_valid(entry, public_key, digests)]
+    if any(found) or (found and not reproduced):
+        return "cosignature", any(found)
+    return None, False
 
 
 def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_path=None, check_mode=False,
@@ -57,8 +59,8 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
     sha256_hex = digests["sha256"].hex()
     signer_id = key_id(signer.public_key())
     entries = read_cosignatures(cosignature_path)
-    already = _already_signed(signer, digests, read_signature(verification.result["signature"]), entries,
-                              reproduce is not None)
+    already, found_reproduced = _already_signed(signer, digests, read_signature(verification.result["signature"]),
+                                                entries, reproduce is not None)
     result = {
         "path": path, "sha256": sha256_hex, "size": verification.result["size"], "key_id": signer_id,
         "primary_key_id": verification.result["key_id"], "signature": verification.result["signature"],
@@ -91,8 +93,9 @@ def cosign_bundle(path, signer, public_keys, signature_path=None, cosignature_pa
     # The key ids the co-signature file names for this file (as listed; verification checks them against keys).
     result["cosignature_keys"] = sorted({item["keyId"] for item in entries if item["bundleSha256"] == sha256_hex} |
                                         ({signer_id} if already is None else set()))
-    # Whether this signer's co-signature (found, made now, or in check mode: would be made) records a reproduction;
-    # reaching here with a rebuild asked means it matched. The primary signer built the bundle: nothing to reproduce.
-    result["reproduced"] = reproduce is not None and already != "primary"
+    # Whether this signer's co-signature (found: as its entry records; made now, or in check mode would be made:
+    # reaching here with a rebuild asked means it matched) records a reproduction. The primary signer built the
+    # bundle: nothing to reproduce.
+    result["reproduced"] = found_reproduced if already else reproduce is not None
     result["duration"] = round(time.monotonic() - started, 3)
     return result

@@ -66,7 +66,7 @@ class Command:
 COMMANDS = [
     Command("bundle", "create", "bundle", "petra_bundle", {"state": "present"},
             ("spec", "definition", "base_dir", "dest", "signature", "compression_level", "force", "mode", "sbom",
-             "verify_images", "scan", "base", "base_verification", "public_keys")
+             "verify_images", "scan", "base", "base_verification", "public_keys", "image_completeness", "registry")
             + SIGNING + REGISTRY + AWS,
             summary.created, "Build a signed, digest-pinned bundle from a spec.",
             "petra bundle create bundle.yaml --dest out/platform-1.4.0.tar.zst --signing-key cosign.key",
@@ -82,7 +82,7 @@ COMMANDS = [
             positional="path"),
     Command("bundle", "sign", "bundle", "petra_bundle", {"state": "signed"},
             ("src", "public_keys", "signature", "cosignatures", "mode", "rebuild", "spec", "definition", "base_dir",
-             "sbom", "verify_images", "base") + SIGNING + REGISTRY + AWS,
+             "sbom", "verify_images", "base", "image_completeness", "registry") + SIGNING + REGISTRY + AWS,
             summary.signed, "Verify a bundle, then add a second signature by another key (two-person rule).",
             "petra bundle sign platform-1.4.0.tar.zst --public-key builder.pub --signing-key officer.key",
             positional="src"),

@@ -11,6 +11,8 @@ the bundle so the high side can check the same signatures again (``CarriedRoots`
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError
 
@@ -88,17 +90,31 @@ def _sigstore():
 def keyless_verifier(path):
     """A sigstore Verifier over the trusted_root.json at path (offline); CustodyError naming the file when it is
     not a usable trusted root."""
-    sigstore = _sigstore()
+    return load_trusted_root(path)[0]
+
+
+def load_trusted_root(path):
+    """(sigstore Verifier, the file's bytes): the file is read once, and the verifier is made from exactly those
+    bytes, so what a build carries (CarriedRoots) is what verified, even if the file is replaced meanwhile."""
     try:
-        return sigstore["Verifier"](trusted_root=sigstore["TrustedRoot"].from_file(path))
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise CustodyError("cannot read the trusted root %s: %s" % (path, exc.strerror), reason="trusted-root",
                            hint="trusted_root is read on the controller; copy the Sigstore trusted_root.json there")
-    except Exception as exc:  # pydantic validation and the library's own errors
-        raise CustodyError("%s is not a usable Sigstore trusted root: %s" % (path, str(exc).splitlines()[0]),
-                           hint="Give a trusted_root.json (media type "
-                                "application/vnd.dev.sigstore.trustedroot+json;version=0.1) with Fulcio CAs and "
-                                "transparency log keys", reason="trusted-root")
+    sigstore = _sigstore()
+    # The library's public way in is a file: a private copy of the bytes read, which nothing else can replace.
+    with tempfile.TemporaryDirectory(prefix="petra-trusted-root-") as directory:
+        copy = os.path.join(directory, "trusted_root.json")
+        with open(copy, "wb") as handle:
+            handle.write(data)
+        try:
+            return sigstore["Verifier"](trusted_root=sigstore["TrustedRoot"].from_file(copy)), data
+        except Exception as exc:  # pydantic validation and the library's own errors
+            raise CustodyError("%s is not a usable Sigstore trusted root: %s" % (path, str(exc).splitlines()[0]),
+                               hint="Give a trusted_root.json (media type "
+                                    "application/vnd.dev.sigstore.trustedroot+json;version=0.1) with Fulcio CAs and "
+                                    "transparency log keys", reason="trusted-root")
 
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
@@ -108,26 +124,18 @@ ENTRY_PREFIX = "sigstore/trusted_root-"
 class CarriedRoots:
     """The trusted roots a build used to accept a keyless signature or provenance, each with the identities it
     vouched for: they travel in the bundle as ``sigstore/trusted_root-<12 hex>.json`` so that admission on the high
-    side (policy-controller's TrustRoot, docs/platform.md) trusts exactly what the build trusted. Read once per file;
-    named by content, so the same file given to several rules is carried once."""
+    side (policy-controller's TrustRoot, docs/platform.md) trusts exactly what the build trusted: the bytes the
+    verifier was made from, never the file read again. Named by content, so the same root given to several rules is
+    carried once."""
 
     def __init__(self):
-        self._by_path = {}
         self._roots = {}
 
-    def use(self, path, glob, identity, issuer, purpose):
-        """Record that the trusted root at ``path`` verified ``purpose`` (signature or provenance) for ``glob``."""
-        if path not in self._by_path:
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                raise CustodyError("cannot read the trusted root %s to carry it: %s" % (path, exc.strerror),
-                                   reason="trusted-root", hint="trusted_root is read on the controller")
-            digest = "sha256:" + hashlib.sha256(data).hexdigest()
-            self._by_path[path] = digest
-            self._roots.setdefault(digest, {"data": data, "uses": set()})
-        self._roots[self._by_path[path]]["uses"].add((glob, identity, issuer, purpose))
+    def use(self, data, glob, identity, issuer, purpose):
+        """Record that the trusted root ``data`` (the exact bytes that verified, load_trusted_root) verified
+        ``purpose`` (signature or provenance) for ``glob``."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._roots.setdefault(digest, {"data": data, "uses": set()})["uses"].add((glob, identity, issuer, purpose))
 
     def entries(self):
         """[(entry name, bytes, metadata record)], by entry name; the record lists the keyless identities (rule

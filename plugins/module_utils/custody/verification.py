@@ -29,7 +29,7 @@ from ansible_collections.petra.core.plugins.module_utils.custody import image_si
 from ansible_collections.petra.core.plugins.module_utils.custody import signed_reference
 from ansible_collections.petra.core.plugins.module_utils.custody.errors import CustodyError, SourceSignatureError
 from ansible_collections.petra.core.plugins.module_utils.custody.keyless import (
-    KeylessRefusal, keyless_verifier, verified_keyless_dsse)
+    KeylessRefusal, load_trusted_root, verified_keyless_dsse)
 from ansible_collections.petra.core.plugins.module_utils.oci.errors import OCIError
 from ansible_collections.petra.core.plugins.module_utils.signing import keys as signing_keys
 
@@ -299,9 +299,16 @@ class SourceVerifier:
     # -- keyless -----------------------------------------------------------------------------------
     def keyless_verifier_for(self, rule):
         """The sigstore Verifier over the rule's trusted root, read once per file."""
-        if rule.trusted_root not in self._roots:
-            self._roots[rule.trusted_root] = keyless_verifier(rule.trusted_root)
-        return self._roots[rule.trusted_root]
+        return self._trusted_root(rule.trusted_root)[0]
+
+    def trusted_root_bytes(self, path):
+        """The exact bytes of the trusted root at ``path`` the verifier was made from (what a build carries)."""
+        return self._trusted_root(path)[1]
+
+    def _trusted_root(self, path):
+        if path not in self._roots:
+            self._roots[path] = load_trusted_root(path)
+        return self._roots[path]
 
     def _check_keyless(self, rule, raw, bundle, digest, where, findings):
         if not bundle.has_certificate:

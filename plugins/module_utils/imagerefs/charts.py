@@ -26,6 +26,10 @@ from ansible_collections.petra.core.plugins.module_utils.imagerefs.errors import
 
 ANNOTATIONS = ("helm.sh/images", "artifacthub.io/images")
 MAX_MEMBER = 4 << 20
+# The whole archive as it unpacks, every entry counted (those skipped are decompressed too): Helm's own limit on a
+# decompressed chart; and entries, each of which the tar reader remembers. A gzip bomb stops here, memory flat.
+MAX_TOTAL = 100 << 20
+MAX_MEMBERS = 10000
 # "image: <reference>" on one line, quoted or not, as a container or a list item writes it.
 _TEMPLATE_IMAGE = re.compile(r"""^\s*(?:-\s*)?image:\s*["']?([^"'\s#]+)["']?\s*(?:#.*)?$""")
 
@@ -72,7 +76,15 @@ def read_chart(source, where):
         archive = tarfile.open(name=source, mode="r:gz") if isinstance(source, str) else \
             tarfile.open(fileobj=io.BytesIO(source), mode="r:gz")
         with archive:
+            count = total = 0
             for member in archive:
+                count, total = count + 1, total + member.size
+                if count > MAX_MEMBERS or total > MAX_TOTAL:
+                    raise ImageRefsError(
+                        "the chart %s holds more than %s: it is not read, to keep memory bounded" % (
+                            where, "%d entries" % MAX_MEMBERS if count > MAX_MEMBERS else "100 MiB unpacked"),
+                        hint="Check that this is the chart meant: Helm itself refuses a chart that unpacks to more "
+                             "than 100 MiB")
                 parts = member.name.split("/")
                 wanted = len(parts) == 2 and parts[1] in ("Chart.yaml", "values.yaml") or \
                     len(parts) >= 3 and parts[1] == "templates"

@@ -7,7 +7,9 @@
 An image reference is satisfied by a bundle image of the same repository (Docker Hub short names normalised:
 ``nginx`` is ``docker.io/library/nginx``) and the same tag, or the same digest (the image's own, or one of its
 index's manifests). The name may also be the one the load step gives the image on the high side,
-``<registry>[/<prefix>]/<source host>/<source path>``, since manifests rendered for the high side use it.
+``<registry>[/<prefix>]/<source host>/<source path>``, since manifests rendered for the high side use it, but only
+below the high-side registry the build was told (``high_side``): any other registry's name is taken as written, so
+``evil.example/x/cgr.dev/chainguard/nginx`` is not ``cgr.dev/chainguard/nginx``.
 An artifact (an ``oci://`` URL) is satisfied by a chart, a manifest set or an image of the bundle under its source
 name or its loaded name (``charts/<name>``, ``manifests/<bundle>/<set>``) and version.
 """
@@ -26,15 +28,20 @@ def host_component(registry):
     return registry.lower().strip("[]").replace("]:", "-").replace(":", "-")
 
 
-def _named(name, wanted):
-    """``name`` is ``wanted`` itself or ``wanted`` below a high-side registry and prefix."""
-    return name == wanted or name.endswith("/" + wanted)
+def high_side_name(high_side, name):
+    """The part of ``name`` below the high-side registry and prefix ``high_side`` (``host[:port][/prefix]``), or
+    None when ``name`` is not below it (or no high side is known)."""
+    if not high_side:
+        return None
+    below = high_side.strip("/").lower() + "/"
+    return name[len(below):] if name.lower().startswith(below) else None
 
 
 class Carried:
     """What a bundle carries, as the plan's metadata records it."""
 
-    def __init__(self, images, charts, manifests, bundle_name, bundle_version):
+    def __init__(self, images, charts, manifests, bundle_name, bundle_version, high_side=None):
+        self.high_side = high_side  # the load target (host[:port][/prefix]) the manifests may name, or None
         self.images = []
         for entry in images:
             ref = ImageReference.parse(entry["ref"])
@@ -45,10 +52,14 @@ class Carried:
         self.bundle_name = bundle_name
         self.bundle_version = bundle_version
 
+    def _named(self, name, wanted):
+        """``name`` is ``wanted`` itself or ``wanted`` below the high-side registry and prefix."""
+        return name == wanted or high_side_name(self.high_side, name) == wanted
+
     def image(self, ref):
         """The bundle image entry that satisfies an ImageReference, or None."""
         for carried, loaded_name, digests, entry in self.images:
-            if ref.name != carried.name and not _named(ref.name, loaded_name):
+            if ref.name != carried.name and not self._named(ref.name, loaded_name):
                 continue
             if ref.digest in digests if ref.digest else (ref.tag is not None and ref.tag == carried.tag):
                 return entry
@@ -64,12 +75,13 @@ class Carried:
         for chart in self.charts:
             source = chart.get("source") or ""
             wanted = source[len("oci://"):] if source.startswith("oci://") else "charts/" + chart["name"]
-            if not _named(name, wanted) and not (source.startswith("oci://") and _named(name, _loaded(wanted))):
+            if not self._named(name, wanted) and not (source.startswith("oci://") and
+                                                      self._named(name, _loaded(wanted))):
                 continue
             if not version or version in (chart["version"], chart["version"].replace("+", "_"), chart["digest"]):
                 return True
         for item in self.manifests:
-            if _named(name, "manifests/%s/%s" % (self.bundle_name, item["name"])):
+            if self._named(name, "manifests/%s/%s" % (self.bundle_name, item["name"])):
                 if not version or version in (self.bundle_version, self.bundle_version.replace("+", "_"),
                                               item["digest"]):
                     return True

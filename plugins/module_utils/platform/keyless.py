@@ -34,6 +34,11 @@ _MEDIA_TYPES = ("application/vnd.dev.sigstore.trustedroot+json;version=0.1",
 # The trusted root's enum names and policy-controller's hash names (HashStringToHashAlgorithm).
 _HASHES = {"SHA2_256": "sha-256", "SHA2_384": "sha-384", "SHA2_512": "sha-512"}
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+# What Python's re accepts and Go's RE2 (policy-controller's regexp) refuses: a ClusterImagePolicy holding one is
+# refused in the cluster, and with it every image under its glob.
+_NOT_RE2 = (("(?<=", "a lookbehind"), ("(?<!", "a negative lookbehind"), ("(?=", "a lookahead"),
+            ("(?!", "a negative lookahead"), ("(?P=", "a named backreference"), ("(?>", "an atomic group"),
+            ("(?(", "a conditional group"))
 
 
 def _pem(kind, der):
@@ -122,6 +127,36 @@ class TrustedRoot:
                 "publicKey": _b64(_pem("PUBLIC KEY", der))}
 
 
+def not_re2(pattern):
+    """What in a pattern Python's re compiles Go's RE2 refuses (``a lookahead (?=``), or None."""
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            following = pattern[index + 1:index + 2]
+            if following and following in "123456789":
+                return "a backreference \\%s" % following
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+            index += 1
+            continue
+        if char == "[":
+            # A ']' first in a class (after an optional '^') is a literal, not its end.
+            index += 2 if pattern[index + 1:index + 2] == "^" else 1
+            index += 1 if pattern[index:index + 1] == "]" else 0
+            in_class = True
+            continue
+        for text, what in _NOT_RE2:
+            if pattern.startswith(text, index):
+                return "%s %s" % (what, text)
+        if char in "*+?" and pattern[index + 1:index + 2] == "+" and pattern[index - 1:index] != "(":
+            return "a possessive quantifier %s+" % char
+        index += 1
+    return None
+
+
 class KeylessAuthority:
     """One ``keyless`` option item: the images (a verify_images glob, on the source side), and who must have signed."""
 
@@ -136,6 +171,14 @@ class KeylessAuthority:
                     re.compile(value)
                 except re.error as exc:
                     raise PlatformError("%s.%s %r: %s" % (where, key, value, exc))
+                refused = not_re2(value)
+                if refused:
+                    raise PlatformError(
+                        "%s.%s %r uses %s, which policy-controller's Go (RE2) regular expressions do not support: "
+                        "the policy would be refused in the cluster, and every image under %s with it" % (
+                            where, key, value, refused, self.glob or "its glob"),
+                        hint="Write it without lookarounds, backreferences, atomic groups, conditionals or possessive "
+                             "quantifiers, e.g. anchor with ^ and $ and list alternatives with |")
         if not (item.get("identity") or item.get("identity_regexp")) or \
                 not (item.get("issuer") or item.get("issuer_regexp")):
             raise PlatformError("%s (%s) needs identity (or identity_regexp) and issuer (or issuer_regexp)" % (
