@@ -78,7 +78,11 @@ def play_text(registry, sources, spool, ec_key):
 def test_create_verify_idempotent_with_module_defaults(tmp_path, play_text, registry, spool):
     first = task_results(run_playbook(tmp_path, play_text))
     assert first["build"]["changed"] is True
-    assert first["build"]["images"] == [{"ref": registry.app, "digest": registry.app_digest}]
+    assert [(image["ref"], image["digest"]) for image in first["build"]["images"]] == [(registry.app,
+                                                                                        registry.app_digest)]
+    # The image carries no SBOM of its own: Petra's (syft's) travels with it, one per platform manifest.
+    assert first["build"]["images"][0]["sbom_origin"] == "petra"
+    assert len(first["build"]["images"][0]["sbom_digests"]) == 1
     assert first["verify"]["verified"] is True and first["verify"]["changed"] is False
     assert REGISTRY_USER[1] not in json.dumps(first)
     second = task_results(run_playbook(tmp_path, play_text))

@@ -74,6 +74,12 @@ def _image_result(item):
     return result
 
 
+def _content(plan):
+    """What the bundle carries (a delta: without what it leaves out); generated SBOMs add to it once made."""
+    carried = [blob.size for digest, blob in plan.blobs.items() if digest not in plan.omitted]
+    return {"blob_count": len(carried), "content_size": sum(carried)}
+
+
 def _sbom_result(plan):
     document = next(blob.data for name, blob in plan.named if name == SBOM_NAME)
     return dict(plan.metadata["sbom"], document=json.loads(document))
@@ -133,11 +139,10 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         "charts": [{"name": c["name"], "version": c["version"], "digest": c["digest"]} for c in plan.charts],
         "manifests": [{"name": m["name"], "digest": m["digest"]} for m in plan.manifests],
         "files": [{"name": f["name"], "digest": f["digest"], "size": f["size"]} for f in plan.files],
-        "blob_count": len(plan.blobs) - len(plan.omitted),
-        "content_size": sum(blob.size for digest, blob in plan.blobs.items() if digest not in plan.omitted),
         "created_from": plan.created.source,
         "delta": delta_record.summary(plan.metadata),
     }
+    result.update(_content(plan))
     if image_completeness:
         result["image_completeness"] = completeness[0]
         warnings = image_completeness_warnings(completeness[0])
@@ -169,6 +174,7 @@ def create_bundle(spec, dest, signer, pool, signature_path=None, level=DEFAULT_L
         if staging and generate_sboms(plan, custody, staging):
             # What was generated is now known: the images' records and the bundle SBOM that references them.
             result["images"] = [_image_result(item) for item in plan.images]
+            result.update(_content(plan))
             if plan.metadata.get("sbom"):
                 result["sbom"] = _sbom_result(plan)
         if scanner is not None:
