@@ -50,15 +50,19 @@ options:
       - The evidence sources to read. A source left out is not skipped silently - the checks that need it are reported
         as not collected.
       - C(nodes) reads EC2 user data and needs C(aws).
-      - C(nodes-running) asks every running instance of the cluster what it runs, with SSM Run Command
-        (C(AWS-RunShellScript), a read-only script); it needs C(aws), and the caller needs C(ssm:SendCommand) on the
-        instances and C(ssm:GetCommandInvocation). An instance that is stopped, not managed by SSM, whose command
-        fails or does not answer within O(node_command_timeout) is reported as not collected. It also reads SSM's
-        inventory of managed instances (C(ssm:DescribeInstanceInformation)) for each agent's ping status.
+      - C(nodes-running) (not a default, opt in by listing it) asks every running instance of the cluster what it
+        runs, with SSM Run Command (C(AWS-RunShellScript), a read-only script shown in docs/compliance.md that the
+        SSM agent runs as root). It needs C(aws), and the caller needs C(ssm:SendCommand) on the instances and the
+        C(AWS-RunShellScript) document, and C(ssm:GetCommandInvocation). An instance that is stopped, not managed by
+        SSM, whose command fails or does not answer within O(node_command_timeout) is reported as not collected. It
+        also reads SSM's inventory of managed instances (C(ssm:DescribeInstanceInformation)) for each agent's ping
+        status. Of k3s's command line and the apiserver's journal line only the C(audit-*) flags leave the node.
+      - In check mode no command is sent to any node (the inventory is still read) and the running-node checks are
+        reported as not collected.
     type: list
     elements: str
     choices: [aws, nodes, nodes-running, cluster, custody]
-    default: [aws, nodes, nodes-running, cluster, custody]
+    default: [aws, nodes, cluster, custody]
   k3s_binary:
     description:
       - The k3s binary (or systemd-sysext image) on the controller that the nodes' Ignition configs pin, for its Go build

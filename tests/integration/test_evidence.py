@@ -29,8 +29,12 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.create import cr
 from ansible_collections.petra.core.plugins.module_utils.bundle.spec import BundleSpec
 from ansible_collections.petra.core.plugins.module_utils.custody.verification import SourceVerifier
 from ansible_collections.petra.core.plugins.module_utils.diode import s3transport, transfer
+from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.evidence import collect_running, results
+from ansible_collections.petra.core.plugins.module_utils.evidence.assess import SOURCES
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks import REGISTRY
+from ansible_collections.petra.core.plugins.module_utils.evidence.checks_running import RUNNING
+from ansible_collections.petra.core.plugins.module_utils.evidence.store import EvidenceStore
 from ansible_collections.petra.core.plugins.module_utils.manifests.validate import check_manifests
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
@@ -167,7 +171,18 @@ def trail(moto):
 APISERVER = ('time="2026-01-01T00:00:00Z" level=info msg="Running kube-apiserver --advertise-port=6443 '
              '--audit-log-maxage=30 --audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log '
              '--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml --token-auth-file=/var/lib/rancher/k3s/server/'
-             'cred/passwd --service-account-issuer=https://kubernetes.default.svc.cluster.local"')
+             'cred/passwd --oidc-client-secret=Oidc-Secret-3 '
+             '--etcd-servers=postgres://petra:Datastore-Pw-4@db:5432/k3s '
+             '--service-account-issuer=https://kubernetes.default.svc.cluster.local"')
+# Every form in which k3s's arguments carry a secret. The node script prints only the audit flags; the harness answers
+# with all of them, as an older or tampered script would, to show the controller keeps none (defence in depth).
+SECRET_ARGS = ["--token", "K10-Join-Secret-1", "-t", "Short-Flag-Secret-2",
+               "--kube-apiserver-arg=oidc-client-secret=Oidc-Secret-3",
+               "--datastore-endpoint=postgres://petra:Datastore-Pw-4@db:5432/k3s", "--etcd-s3-access-key=Access-Key-5",
+               "--vpn-auth=name=tailscale,joinKey=Vpn-Join-Key-6", "--kube-apiserver-arg",
+               "audit-log-maxbackup=Not-A-Secret-Kept"]
+SECRETS = [TOKEN, "K10-Join-Secret-1", "Short-Flag-Secret-2", "Oidc-Secret-3", "Datastore-Pw-4", "Access-Key-5",
+           "Vpn-Join-Key-6"]
 
 
 LISTENING = {"server": ["*:6443", "*:10250", "10.0.1.5:2379", "127.0.0.1:2379", "10.0.1.5:2380", "127.0.0.1:6444",
@@ -181,7 +196,7 @@ def node_stdout(role, k3s_sha, sshd="inactive", listen22="0", godebug="fips140=o
     """What collect_running's script prints on a Petra node (the unit test runs the script itself); the node's clock
     says 2026-01-01T00:10:00Z."""
     unit = "k3s.service" if role == "server" else "k3s-agent.service"
-    lines = ["format=petra-node-evidence/1", "unit.sshd.service=%s" % sshd, "unit.sshd.socket=inactive",
+    lines = ["format=%s" % collect_running.FORMAT, "unit.sshd.service=%s" % sshd, "unit.sshd.socket=inactive",
              "listen22=%s" % listen22, "ports=read"]
     lines += ["listen.tcp=%s" % address for address in LISTENING[role] + list(extra_listen)]
     lines += ["kernel.fips_enabled=0", "usr.device=/dev/mapper/usr", "usr.options=%s" % usr]
@@ -191,10 +206,13 @@ def node_stdout(role, k3s_sha, sshd="inactive", listen22="0", godebug="fips140=o
     lines += ["enabled.unit=%s" % name for name in ("auditd.service", unit, "systemd-networkd.service")]
     lines += ["tetragon.export=present", "tetragon.mtime=2026-01-01T00:09:58Z",
               "tetragon.time=%s" % tetragon_time, "now=2026-01-01T00:10:00Z"]
-    lines += ["k3s.unit=%s" % unit, "k3s.arg=/opt/bin/k3s", "k3s.arg=%s" % role,
-              "k3s.arg=--token=%s" % TOKEN, "k3s.env=GODEBUG=%s" % godebug, "k3s.exe=%s" % (file_sha or k3s_sha)]
+    lines += ["k3s.unit=%s" % unit] + ["k3s.arg=%s" % arg for arg in ["/opt/bin/k3s", role, "--token=" + TOKEN] +
+                                       SECRET_ARGS]
+    lines += ["k3s.env=GODEBUG=%s" % godebug, "k3s.env=K3S_TOKEN=%s" % TOKEN, "k3s.exe=%s" % (file_sha or k3s_sha),
+              "k3s.cmdline=server --token %s" % TOKEN]
     if role == "server" and apiserver:
-        lines.append("k3s.apiserver=%s" % apiserver)
+        lines.append("k3s.apiserver=found")
+        lines += ["k3s.apiserver.arg=%s" % word.strip('"') for word in apiserver.split(" ")]
     lines += ["file./opt/bin/k3s=%s" % (file_sha or k3s_sha), "end=ok"]
     return "\n".join(lines) + "\n"
 
@@ -343,7 +361,8 @@ def assess(w, **extra):
                         ca_file=w.high.tls["ca.pem"], registry_username=HIGH_USER[0], registry_password=HIGH_USER[1],
                         api_cidrs=API_CIDRS, kms_key_id=w.kms_key, signing_key=w.key,
                         transfer_records=w.transfers, transfer_public_key=[w.carried.pub],
-                        organization_parameters={"sr-04_odp": "container images and node images"})
+                        organization_parameters={"sr-04_odp": "container images and node images"},
+                        sources=list(SOURCES))  # nodes-running is opt-in; these tests opt in
     params.update(extra)
     check_mode = params.pop("check_mode", False)
     return evidence.run(validated(evidence.ARGUMENT_SPEC, params), check_mode=check_mode)
@@ -411,11 +430,19 @@ def test_compliant_cluster_is_satisfied_signed_and_stable(world):
     assert {item["path"] for item in manifest["evidence"]} == {
         link["href"] for resource in document["assessment-results"]["back-matter"]["resources"]
         for link in resource["rlinks"]}
-    # No secret in any file: not the k3s token from the user data, not a pod's environment.
+    # No secret in any file or in the result: not the k3s token from the user data, not a pod's environment, none of
+    # the secret forms of k3s's arguments a node sent (the controller keeps only the audit flags, masked).
     for directory, _dirs, names in os.walk(run):
         for file_name in names:
             data = open(os.path.join(directory, file_name), "rb").read()
-            assert TOKEN.encode() not in data and b"pod-Env-Secret" not in data, file_name
+            assert not [s for s in SECRETS + ["pod-Env-Secret"] if s.encode() in data], file_name
+    assert not [secret for secret in SECRETS if secret in json.dumps(result)]
+    running = json.load(open(os.path.join(run, "evidence", "nodes-running", "commands.json")))
+    server = next(node["facts"] for node in running["nodes"] if node["role"] == "server")
+    assert server["k3s.arg"] == ["audit-log-maxbackup=Not-A-Secret-Kept"] and "k3s.cmdline" not in server
+    assert server["k3s.env"] == ["GODEBUG=fips140=on"]
+    assert [arg.split("=")[0] for arg in server["k3s.apiserver.arg"]] == [
+        "--audit-log-maxage", "--audit-log-path", "--audit-policy-file"]
     ignition = json.load(open(os.path.join(run, "evidence", "nodes", "ignition.json")))
     assert all(node["facts"]["k3s_environment"][-1] == "K3S_TOKEN=<redacted by petra>" for node in ignition["nodes"])
 
@@ -602,9 +629,16 @@ def test_unreadable_sources_are_not_collected_never_passed(world):
     assert states(unrecorded)[0]["custody.transfer-records"] == "not-collected"
     assert "no transfer_records was given" in problems_of(unrecorded, "custody.transfer-records")[0]
     assert states(unrecorded)[1]["sr-4_obj-1"] == ("not-satisfied", "other")
+    # Check mode runs no command on any node: the running-node checks say so; SSM's inventory is still read.
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=world.moto.endpoint, **CREDS)
+    sent = len(ssm.list_commands()["Commands"])
     planned = assess(world, check_mode=True)
     assert planned["changed"] is True and planned["path"] is None
     assert sorted(os.listdir(world.tmp / "assessments")) == [result["run_id"], "latest"]
+    assert len(ssm.list_commands()["Commands"]) == sent
+    assert states(planned)[0]["nodes.running.no-sshd"] == "not-collected"
+    assert "check mode: no command sent" in problems_of(planned, "nodes.running.no-sshd")[0]
+    assert states(planned)[0]["nodes.running.ssm-agent"] == "pass"
 
 
 def test_nodes_that_cannot_be_asked_are_not_collected(world):
@@ -615,7 +649,8 @@ def test_nodes_that_cannot_be_asked_are_not_collected(world):
              ({"status": "Failed", "stderr": "systemctl: permission denied"},
               "ended Failed (Failed): systemctl: permission denied"),
              ({"status": "InProgress"}, "did not answer within 2 s (status InProgress)"),
-             ({"stdout": "format=petra-node-evidence/1\nunit.sshd.service=inactive\n"}, "the answer is incomplete")]
+             ({"stdout": "format=%s\nunit.sshd.service=inactive\n" % collect_running.FORMAT},
+              "the answer is incomplete")]
     for number, (answer, words) in enumerate(cases):
         world.moto.node_answers[instance] = answer
         result = assess(world, sources=["aws", "nodes", "nodes-running"], node_command_timeout=2,
@@ -636,6 +671,28 @@ def test_nodes_that_cannot_be_asked_are_not_collected(world):
             assert checks["nodes.running.ssm-agent"] == "pass"
         with open(os.path.join(result["path"], "evidence", "nodes-running", "commands.json")) as handle:
             assert "notCollected" in json.load(handle)["nodes"][0]
+
+
+def test_throttled_invocations_are_read_again_until_the_deadline(moto, shared_cluster, tmp_path):
+    """SSM throttling GetCommandInvocation (after botocore's retries, here none) is waited out with backoff within
+    the deadline, as an invocation not yet registered is; the node's answer is then read."""
+    name, k3s, _kms_key = shared_cluster
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto.endpoint, **CREDS)
+    instances = [item for reservation in ec2.describe_instances(Filters=[
+        {"Name": "tag:petra:cluster", "Values": [name]}])["Reservations"] for item in reservation["Instances"]]
+    sha = hashlib.sha256(open(k3s, "rb").read()).hexdigest()
+    for item in instances:
+        role = {tag["Key"]: tag["Value"] for tag in item["Tags"]}["petra:role"]
+        moto.node_answers[item["InstanceId"]] = {"stdout": node_stdout(role, sha), "throttle": 3}
+    connection = AWSConnection(**aws_params(moto), max_attempts=1)
+    store = EvidenceStore(str(tmp_path))
+    collect_running.RunningCollector(store, types.SimpleNamespace(instances=instances), connection, ["/opt/bin/k3s"],
+                                     timeout=30, poll=0.05).collect()
+    nodes = store.get(RUNNING).data["nodes"]
+    assert [node.get("notCollected") for node in nodes] == [None] * len(instances)
+    assert all(node["facts"]["k3s.exe"] == sha for node in nodes)
+    for item in instances:
+        moto.node_answers.pop(item["InstanceId"], None)
 
 
 NODE_BREAKAGES = [

@@ -4,8 +4,9 @@ DescribeInstanceInformation (not implemented by moto).
 
 moto accepts SendCommand for any instance and answers GetCommandInvocation with a canned empty "Success": no
 script runs. ``MotoServer.node_answers`` lets a test say what each instance answers (its stdout, the invocation
-status, or that SSM does not manage it, as real SSM says with InvalidInstanceId) and its agent's ping status
-(``ping``, default Online; an instance SSM does not manage is not in the inventory).
+status, or that SSM does not manage it, as real SSM says with InvalidInstanceId, or that SSM throttles the first
+reads of its invocation) and its agent's ping status (``ping``, default Online; an instance SSM does not manage is
+not in the inventory).
 
 moto's KMS Sign signs the message as if it were RAW even when MessageType=DIGEST, which real KMS does
 not. The patch below is applied to the in-process moto server only, never to product code.
@@ -89,10 +90,12 @@ def _describe_import_snapshot_tasks(self):
     return ActionResult({"ImportSnapshotTasks": tasks})
 
 
-# instance id -> {"stdout": str, "status": "Success" | "Failed" | "InProgress" ..., "managed": bool}
+# instance id -> {"stdout": str, "status": "Success" | "Failed" | "InProgress" ..., "managed": bool,
+#                 "throttle": how many GetCommandInvocation calls to refuse with ThrottlingException first}
 NODE_ANSWERS = {}
 _original_invocation = ssm_models.Command.invocation_response
 _original_send_command = ssm_responses.SimpleSystemManagerResponse.send_command
+_original_get_command_invocation = ssm_responses.SimpleSystemManagerResponse.get_command_invocation
 
 
 def _invocation_response(self, instance_id, plugin_name):
@@ -103,6 +106,14 @@ def _invocation_response(self, instance_id, plugin_name):
         answer.update(Status=status, StatusDetails=status, StandardOutputContent=wanted.get("stdout", "")[:24000],
                       StandardErrorContent=wanted.get("stderr", ""), ResponseCode=0 if status == "Success" else 1)
     return answer
+
+
+def _get_command_invocation(self):
+    wanted = NODE_ANSWERS.get(self._get_param("InstanceId"))
+    if wanted and wanted.get("throttle"):  # the next n calls are refused, as a busy SSM does
+        wanted["throttle"] -= 1
+        raise SSMException("ThrottlingException", "Rate exceeded")
+    return _original_get_command_invocation(self)
 
 
 def _send_command(self):
@@ -147,6 +158,7 @@ class MotoServer:
         EC2Response.describe_import_snapshot_tasks = _describe_import_snapshot_tasks
         ssm_models.Command.invocation_response = _invocation_response
         ssm_responses.SimpleSystemManagerResponse.send_command = _send_command
+        ssm_responses.SimpleSystemManagerResponse.get_command_invocation = _get_command_invocation
         ssm_responses.SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
         self._server.start()
         wait_for_port(self.port)
@@ -158,6 +170,7 @@ class MotoServer:
         del EC2Response.import_snapshot, EC2Response.describe_import_snapshot_tasks
         ssm_models.Command.invocation_response = _original_invocation
         ssm_responses.SimpleSystemManagerResponse.send_command = _original_send_command
+        ssm_responses.SimpleSystemManagerResponse.get_command_invocation = _original_get_command_invocation
         del ssm_responses.SimpleSystemManagerResponse.describe_instance_information
         NODE_ANSWERS.clear()
 

@@ -3,14 +3,19 @@ its answer; and the check semantics when some nodes could not be asked."""
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
+import types
 
 import pytest
 
 from ansible_collections.petra.core.plugins.module_utils.evidence import checks_running, collect_running
 from ansible_collections.petra.core.plugins.module_utils.evidence.checks import FAIL, NOT_COLLECTED, PASS, REGISTRY
+from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import NodeCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.store import EvidenceStore
 from ansible_collections.petra.core.plugins.module_utils.flatcar import ignition
+from ansible_collections.petra.core.tests.unit.test_flatcar_buildinfo import fake_binary, sysext
 
 
 def test_the_script_runs_and_its_answer_parses(tmp_path):
@@ -25,24 +30,133 @@ def test_the_script_runs_and_its_answer_parses(tmp_path):
     assert "unit.sshd.service" in facts  # empty where systemd is not the init: a check says it could not be read
 
 
-def test_parse_refuses_foreign_or_cut_answers_and_masks_secrets():
+def test_parse_refuses_foreign_or_cut_answers():
     with pytest.raises(ValueError, match="not the Petra node script"):
         collect_running.parse("hello\n")
+    with pytest.raises(ValueError, match="not the Petra node script"):  # the script before the allow-list
+        collect_running.parse("format=petra-node-evidence/1\nend=ok\n")
     with pytest.raises(ValueError, match="incomplete"):
         collect_running.parse("format=%s\nk3s.arg=server\n" % collect_running.FORMAT)
-    facts = collect_running.parse("format=%s\nk3s.arg=--token=s3cret\nk3s.arg=--token-file=/var/t\n"
-                                  "k3s.apiserver=msg=\"Running kube-apiserver --etcd-password=pw --audit-log-path=/a\"\n"
-                                  "end=ok\n" % collect_running.FORMAT)
-    assert facts["k3s.arg"] == ["--token=<redacted by petra>", "--token-file=/var/t"]
-    assert "pw" not in facts["k3s.apiserver"] and "--audit-log-path=/a" in facts["k3s.apiserver"]
 
 
-def _run(check_id, tmp_path, nodes, ignition=None, params=None, agents=None):
+# Every form in which k3s's command line or the apiserver's journal line carries a secret (issue 18 review).
+SECRET_ARGV = ["server", "--token", "K10-Join-Secret-1", "-t", "Short-Flag-Secret-2",
+               "--kube-apiserver-arg=oidc-client-secret=Oidc-Secret-3",
+               "--datastore-endpoint=postgres://petra:Datastore-Pw-4@db:5432/k3s", "--etcd-s3-access-key=Access-Key-5",
+               "--vpn-auth=name=tailscale,joinKey=Vpn-Join-Key-6",
+               "--kube-apiserver-arg=audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+               "--kube-apiserver-arg", "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml"]
+SECRETS = ["K10-Join-Secret-1", "Short-Flag-Secret-2", "Oidc-Secret-3", "Datastore-Pw-4", "Access-Key-5",
+           "Vpn-Join-Key-6", "Env-Token-7", "Apiserver-Token-8"]
+JOURNAL = ('time="2026-01-01T00:00:00Z" level=info msg="Running kube-apiserver --advertise-port=6443 '
+           '--audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log --audit-policy-file=/etc/rancher/k3s/audit-'
+           'policy.yaml --oidc-client-secret=Oidc-Secret-3 --etcd-servers=postgres://petra:Datastore-Pw-4@db:5432 '
+           '--token Apiserver-Token-8"\n')
+
+
+def _fake_systemd(tmp_path, pid):
+    """``systemctl`` naming ``pid`` as k3s.service's main process, ``journalctl`` printing JOURNAL: shell scripts on
+    PATH, so the node script reads a real process of this machine."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "journal").write_text(JOURNAL)
+    (bin_dir / "systemctl").write_text(
+        '#!/bin/sh\ncase "$1" in\n  show) [ "$5" = k3s.service ] && echo %d || echo 0 ;;\n'
+        '  is-active) echo inactive ;;\n  is-enabled) echo enabled ;;\nesac\n' % pid)
+    (bin_dir / "journalctl").write_text("#!/bin/sh\ncat %s\n" % (tmp_path / "journal"))
+    for name in ("systemctl", "journalctl"):
+        (bin_dir / name).chmod(0o755)
+    return dict(os.environ, PATH="%s:%s" % (bin_dir, os.environ["PATH"]))
+
+
+def test_the_script_sends_only_the_audit_flags_of_k3s(tmp_path):
+    """The node script run by /bin/sh against a real process whose command line and environment hold every secret
+    form: none leaves the node, the audit flags the checks need do, and the audit check reads them."""
+    k3s = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"] + SECRET_ARGV,
+                           env={"K3S_TOKEN": "Env-Token-7", "GODEBUG": "fips140=on", "PATH": os.environ["PATH"]})
+    try:
+        answer = subprocess.run(["/bin/sh", "-c", collect_running.script([])], capture_output=True, text=True,
+                                timeout=60, check=True, env=_fake_systemd(tmp_path, k3s.pid))
+    finally:
+        k3s.kill()
+        k3s.wait()
+    assert [secret for secret in SECRETS if secret in answer.stdout + answer.stderr] == []
+    facts = collect_running.parse(answer.stdout)
+    assert facts["k3s.unit"] == "k3s.service" and facts["k3s.env"] == ["GODEBUG=fips140=on"]
+    assert facts["k3s.arg"] == ["--kube-apiserver-arg=audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+                                "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml"]
+    assert facts["k3s.apiserver"] == "found" and facts["k3s.apiserver.arg"] == [
+        "--audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+        "--audit-policy-file=/etc/rancher/k3s/audit-policy.yaml"]
+    assert facts["k3s.exe"] == hashlib.sha256(open(sys.executable, "rb").read()).hexdigest()
+    server = {"InstanceId": "i-1", "role": "server", "facts": facts}
+    assert _run("nodes.running.audit-logging", tmp_path, [server]).state == PASS
+    facts["k3s.apiserver.arg"] = facts["k3s.apiserver.arg"][:1]
+    assert _run("nodes.running.audit-logging", tmp_path, [server]).problems == [
+        "server i-1: the running apiserver has no audit-policy-file"]
+
+
+def test_the_controller_masks_every_secret_form_a_node_sends():
+    """Defence in depth: an answer with every argument (an older or tampered script) keeps only the audit flags, and
+    secret-looking values are masked wherever they are."""
+    assert collect_running.mask_args(SECRET_ARGV + ["--token=K10-Join-Secret-1", "--token-file=/var/t",
+                                                    "--kube-apiserver-arg=service-account-key-file=/k"]) == [
+        "server", "--token", "<redacted by petra>", "-t", "<redacted by petra>",
+        "--kube-apiserver-arg=oidc-client-secret=<redacted by petra>",
+        "--datastore-endpoint=postgres://<redacted by petra>@db:5432/k3s", "--etcd-s3-access-key=<redacted by petra>",
+        "--vpn-auth=<redacted by petra>",
+        "--kube-apiserver-arg=audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+        "--kube-apiserver-arg", "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml",
+        "--token=<redacted by petra>", "--token-file=/var/t", "--kube-apiserver-arg=service-account-key-file=/k"]
+    webhook = "--kube-apiserver-arg=audit-webhook-config-file=https://u:Datastore-Pw-4@h/"
+    assert collect_running.mask_args(["--kube-apiserver-arg=name=x,joinKey=Vpn-Join-Key-6", webhook]) == [
+        "--kube-apiserver-arg=name=x,joinKey=<redacted by petra>",
+        "--kube-apiserver-arg=audit-webhook-config-file=https://<redacted by petra>@h/"]
+    stdout = "\n".join(["format=%s" % collect_running.FORMAT, "k3s.cmdline=%s" % " ".join(SECRET_ARGV),
+                        "k3s.env=K3S_TOKEN=Env-Token-7", "k3s.env=GODEBUG=fips140=on",
+                        "k3s.apiserver=%s" % JOURNAL.strip()] +
+                       ["k3s.arg=%s" % arg for arg in SECRET_ARGV + ["--audit-log-path=https://u:Datastore-Pw-4@h"]] +
+                       ["k3s.apiserver.arg=%s" % word for word in JOURNAL.split()] + ["end=ok"])
+    facts = collect_running.parse(stdout)
+    assert [secret for secret in SECRETS if secret in json.dumps(facts)] == []
+    assert facts["k3s.arg"] == ["--kube-apiserver-arg=audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+                                "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml",
+                                "--audit-log-path=https://<redacted by petra>@h"]
+    assert facts["k3s.apiserver"] == "found" and "k3s.cmdline" not in facts
+
+
+def _run(check_id, tmp_path, nodes, ignition=None, params=None, agents=None, buildinfo=None):
     store = EvidenceStore(str(tmp_path))
     store.save(checks_running.RUNNING, "running", {"nodes": nodes})
     store.save("nodes/ignition.json", "ignition", ignition or {"nodes": []})
     store.save(checks_running.AGENTS, "agents", agents or {})
+    store.save(checks_running.BUILDINFO, "buildinfo", buildinfo or {})
     return REGISTRY[check_id].run(store, params or {})
+
+
+def test_a_sysext_node_runs_the_k3s_inside_the_pinned_image(tmp_path):
+    """A node getting k3s from k3s.raw: its running executable is compared with the binary inside that image, read
+    from k3s_binary on the controller (a real squashfs image), when k3s_binary is the image the config pins."""
+    binary = fake_binary({"GOFIPS140": "v1.0.0"})
+    image = sysext(tmp_path, {"usr/local/bin/k3s": binary})
+    store = EvidenceStore(str(tmp_path / "collected"))
+    NodeCollector(store, types.SimpleNamespace(instances=[]), image).collect()
+    info = store.get(checks_running.BUILDINFO).data
+    assert info["sysext_path"] == "/usr/local/bin/k3s" and info["binary_sha256"] == hashlib.sha256(binary).hexdigest()
+    pins = {"nodes": [{"InstanceId": "i-1", "facts": {"k3s": [
+        {"path": checks_running.SYSEXT, "hash": "sha256-" + info["sha256"]}]}}]}
+    running = _node(**{"k3s.unit": "k3s.service", "k3s.exe": info["binary_sha256"]})
+    assert _run("nodes.running.k3s-sysext", tmp_path, [running], pins, buildinfo=info).state == PASS
+    other = _node(**{"k3s.unit": "k3s.service", "k3s.exe": "ee" * 32})
+    assert _run("nodes.running.k3s-sysext", tmp_path, [other], pins, buildinfo=info).problems == [
+        "instance i-1: the running k3s executable has sha256 %s, not that of /usr/local/bin/k3s inside the sysext "
+        "image the config pins (%s)" % ("ee" * 32, info["binary_sha256"])]
+    elsewhere = dict(info, sha256="ab" * 32)  # k3s_binary is another image than the one pinned: not known, not passed
+    outcome = _run("nodes.running.k3s-sysext", tmp_path, [other], pins, buildinfo=elsewhere)
+    assert outcome.state == NOT_COLLECTED and "is not that image" in outcome.problems[0]
+    binary_pin = {"nodes": [{"InstanceId": "i-1", "facts": {"k3s": [{"path": "/opt/bin/k3s", "hash": "sha256-x"}]}}]}
+    outcome = _run("nodes.running.k3s-sysext", tmp_path, [other], binary_pin, buildinfo=info)
+    assert outcome.state == PASS and "no node gets k3s from the system extension" in outcome.notes[0]
 
 
 def test_partly_collected_is_not_collected_and_a_failure_still_fails(tmp_path):
@@ -167,3 +281,13 @@ def test_ssm_agent_online(tmp_path):
     assert _run("nodes.running.ssm-agent", tmp_path, [], agents=lost).problems == [
         "instance i-1: the SSM agent is ConnectionLost",
         "instance i-2 is not a managed instance of SSM (no agent registered: it cannot be reached the SSM way)"]
+
+
+def test_the_script_docs_show_is_the_script_sent():
+    """docs/compliance.md shows the whole node script an operator opts into: it must be the one sent."""
+    from ansible_collections.petra.core.plugins.module_utils.evidence.collect_nodes import K3S_PATHS
+
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs",
+                        "compliance.md")
+    with open(docs) as handle:
+        assert "```sh\n%s```" % collect_running.script(K3S_PATHS) in handle.read()

@@ -137,6 +137,10 @@ def test_defaults_render_and_validate(tmp_path, ec_key, crd_schemas):
     assert values["validatingWebhookTimeoutSeconds"] == 5
     assert values["validatingWebhookExemptNamespacesLabels"] == {
         "kubernetes.io/metadata.name": sorted(catalog.EXEMPT_NAMESPACES)}
+    # Tetragon exports host and system-pod events (its chart's default denies namespaces "", cilium, kube-system):
+    # only health-check execs are left out of the export file.
+    (tetragon_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "tetragon"]
+    assert tetragon_release["spec"]["values"]["tetragon"]["exportDenyList"] == '{"health_check":true}'
     # Without a registry CA or pull secret, policy-controller gets neither.
     (policy_release,) = [r for r in by_kind(objects, "HelmRelease") if r["metadata"]["name"] == "policy-controller"]
     assert "registryCaBundle" not in policy_release["spec"]["values"]["webhook"]

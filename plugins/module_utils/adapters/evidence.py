@@ -11,7 +11,7 @@ import re
 from ansible_collections.petra.core.plugins.module_utils.aws.client import AWSConnection
 from ansible_collections.petra.core.plugins.module_utils.bundle.verify import load_public_keys
 from ansible_collections.petra.core.plugins.module_utils.evidence import compare
-from ansible_collections.petra.core.plugins.module_utils.evidence.assess import SOURCES, Assessment
+from ansible_collections.petra.core.plugins.module_utils.evidence.assess import DEFAULT_SOURCES, SOURCES, Assessment
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_aws import AWSCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_cluster import ClusterCollector
 from ansible_collections.petra.core.plugins.module_utils.evidence.collect_custody import CustodyCollector
@@ -52,7 +52,7 @@ ARGUMENT_SPEC = merged(
     SIGNING_ARGUMENT_SPEC,
     cluster_name=dict(type="str", required=True),
     dest=dict(type="path", required=True),
-    sources=dict(type="list", elements="str", choices=list(SOURCES), default=list(SOURCES)),
+    sources=dict(type="list", elements="str", choices=list(SOURCES), default=list(DEFAULT_SOURCES)),
     k3s_binary=dict(type="path"),
     trust_state=dict(type="path"),
     registry=dict(type="str"),
@@ -80,9 +80,9 @@ CONTROLLER_FILES = ("k3s_binary", "trust_state", "ca_file", "signing_key", "prev
                     "transfer_records", "transfer_public_key") + KUBE_CONTROLLER_FILES
 
 
-def collectors(params):
+def collectors(params, check_mode=False):
     """source -> callable(store) collecting it, or the reason it cannot be collected."""
-    wanted = set(params.get("sources") or SOURCES)
+    wanted = set(params.get("sources") or DEFAULT_SOURCES)
     result = {source: "the source %s was not selected (sources)" % source for source in SOURCES}
     state = {}
 
@@ -99,7 +99,8 @@ def collectors(params):
         if "aws" not in state:
             raise EvidenceError("the nodes are found and asked through AWS: select the aws source too")
         RunningCollector(store, state["aws"], state["connection"], K3S_PATHS, params["node_command_timeout"],
-                         params["node_command_poll"], tetragon_export=params["tetragon_export"]).collect()
+                         params["node_command_poll"], tetragon_export=params["tetragon_export"],
+                         send=not check_mode).collect()
 
     def cluster(store):
         if not params.get("kubeconfig"):
@@ -156,6 +157,7 @@ def run(params, check_mode=False, playbook_dir=None):  # pylint: disable=unused-
         key = load_public_keys([params["previous_public_key"]])[0] if params.get("previous_public_key") else \
             signer.public_key()
         previous = compare.load(params["previous"], key)
-    assessment = Assessment(params["cluster_name"], params["dest"], collectors(params), settings, signer,
+    sources = collectors(params, check_mode)
+    assessment = Assessment(params["cluster_name"], params["dest"], sources, settings, signer,
                             parameters={name: str(value) for name, value in recorded.items()}, previous=previous)
     return assessment.run(check_mode=check_mode)

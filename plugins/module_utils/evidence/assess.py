@@ -36,6 +36,9 @@ REPORT_FILE = "report.html"
 LATEST = "latest"
 TOOL_VERSION = "0.1.0"
 SOURCES = ("aws", "nodes", "nodes-running", "cluster", "custody")
+# Read when no sources are given. nodes-running is opt-in: it runs a (read-only) script as root on every node through
+# SSM Run Command, a permission an assessment should not need unless the organization chooses it.
+DEFAULT_SOURCES = tuple(source for source in SOURCES if source != "nodes-running")
 
 
 def utc(moment):
@@ -44,11 +47,12 @@ def utc(moment):
 
 def fingerprint(verdicts, outcomes, comparison=None):
     """SHA-256 over what the run found (objective states, reasons, every check's problems, and with a previous
-    assessment, which one and the status changes since): not over times."""
+    assessment the status changes since): not over times, nor over which earlier document was compared with."""
     content = {"verdicts": [(v.objective["id"], v.state, v.reason) for v in verdicts],
                "checks": sorted((o.check.id, o.state, sorted(o.problems)) for o in outcomes)}
-    if comparison:
-        content["previous"] = compare.digest_of(comparison)
+    changes = compare.digest_of(comparison)
+    if changes:  # none: the same digest as a run without a comparison, so a re-run against latest writes nothing
+        content["previous"] = changes
     return hashlib.sha256(canonical_bytes(content)).hexdigest()
 
 

@@ -83,6 +83,37 @@ def running_k3s(document, ignition, params):
     return problems, [], unseen
 
 
+SYSEXT = "/opt/extensions/k3s/k3s.raw"
+BUILDINFO = "nodes/k3s-buildinfo.json"
+
+
+@check("nodes.running.k3s-sysext", "Every node that gets k3s from the system extension runs the k3s binary inside the "
+       "image its Ignition config pins (as read from k3s_binary)", ["si-7_obj.a-1", "sc-13_obj.b"],
+       [RUNNING, IGNITION, BUILDINFO])
+def running_sysext_k3s(document, ignition, info, params):
+    """The running executable of a sysext node is the binary inside k3s.raw, whose SHA-256 no config pins: it is known
+    from ``k3s_binary`` on the controller when that is the very image the config pins."""
+    nodes, unseen = _nodes(document)
+    pins, problems, notes = _pins(ignition), [], []
+    for node in nodes:
+        facts, instance = node["facts"], node["InstanceId"]
+        image = (pins.get(instance) or {}).get(SYSEXT)
+        if not image:
+            continue
+        if info.get("sha256") != image or not info.get("sysext_path"):
+            unseen.append("instance %s: its config pins the sysext image sha256 %s, but k3s_binary (sha256 %s) is not "
+                          "that image, so the k3s inside it is not known" % (instance, image, info.get("sha256")))
+        elif not facts.get("k3s.unit"):
+            problems.append("instance %s: no k3s unit is running" % instance)
+        elif facts.get("k3s.exe") != info["binary_sha256"]:
+            problems.append("instance %s: the running k3s executable has sha256 %s, not that of %s inside the sysext "
+                            "image the config pins (%s)" % (
+                                instance, facts.get("k3s.exe"), info["sysext_path"], info["binary_sha256"]))
+    if not problems and not unseen and not any(SYSEXT in (pins.get(node["InstanceId"]) or {}) for node in nodes):
+        notes.append("no node gets k3s from the system extension (nodes.running.k3s compares the others)")
+    return problems, notes, unseen
+
+
 @check("nodes.running.fips-env", "k3s runs with GODEBUG=fips140=on in its process environment", ["sc-13_obj.b"],
        [RUNNING])
 def fips_env(document, params):
@@ -108,12 +139,14 @@ def running_audit(document, params):
     problems = [] if servers or unseen else ["no server node answered"]
     for node in servers:
         facts = node["facts"]
-        args = " ".join(facts["k3s.arg"]) + " " + (facts.get("k3s.apiserver") or "")
-        if not facts.get("k3s.apiserver"):
+        if facts.get("k3s.apiserver") != "found":
             problems.append("server %s: the journal holds no 'Running kube-apiserver' line to read its arguments "
                             "from" % node["InstanceId"])
             continue
-        missing = [arg.rstrip("=") for arg in AUDIT_ARGS if "--" + arg not in args]
+        # The apiserver's own line is the authority (k3s logs every argument, config.yaml's included); the node
+        # sends only its audit flags.
+        missing = [arg.rstrip("=") for arg in AUDIT_ARGS
+                   if not any(item.startswith("--" + arg) for item in facts.get("k3s.apiserver.arg") or [])]
         if missing:
             problems.append("server %s: the running apiserver has no %s" % (node["InstanceId"], ", ".join(missing)))
     return problems, [], unseen

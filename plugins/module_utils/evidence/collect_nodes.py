@@ -149,4 +149,5 @@ class NodeCollector:
         info = buildinfo.inspect(self.k3s_binary)
         return {"file": os.path.basename(self.k3s_binary), "sha256": digest.hexdigest(), "go_version": info["go_version"],
                 "path": info["path"], "settings": info["settings"], "gofips140": info["gofips140"],
-                "fips_module": info["fips_module"], "boringcrypto": info["boringcrypto"]}
+                "fips_module": info["fips_module"], "boringcrypto": info["boringcrypto"],
+                "sysext_path": info.get("sysext_path"), "binary_sha256": info["binary_sha256"]}

@@ -31,11 +31,16 @@ STATUS_CHANGED, EVIDENCE_CHANGED = "status-changed", "evidence-changed"
 def _read(path, what):
     try:
         with open(path, "rb") as handle:
-            return handle.read(MAX_DOCUMENT + 1)
+            data = handle.read(MAX_DOCUMENT + 1)
     except OSError as exc:
         raise EvidenceError("cannot read the %s of the previous assessment %s: %s" % (what, path, exc.strerror),
                             hint="Give previous: an earlier run's directory or its assessment-results.json, with "
                                  "its .sig beside it", reason="previous")
+    if len(data) > MAX_DOCUMENT:  # said as such: a cut document would only fail its signature, a wrong reason
+        raise EvidenceError("the %s of the previous assessment %s is too large: more than %d MiB" % (
+            what, path, MAX_DOCUMENT >> 20), hint="Give the assessment-results.json of an earlier Petra run",
+            reason="previous")
+    return data
 
 
 def load(path, public_key):
@@ -133,9 +138,10 @@ def changes(view, verdicts):
 
 
 def digest_of(comparison):
-    """What of a comparison enters the findings' digest: the earlier document and the status changes, not the
-    evidence changes (API answers carry times, so those differ between any two runs)."""
+    """What of a comparison enters the findings' digest: the status changes only. Not the evidence changes (API
+    answers carry times, so those differ between any two runs), and not which document was compared with: with
+    ``previous`` pointing at ``latest`` that changes at every run, and an unchanged re-run must write nothing."""
     if not comparison:
-        return None
-    return [comparison["previous"]["sha256"]] + sorted(
-        (item["objective"], item["change"]) for item in comparison["changes"] if item["change"] != EVIDENCE_CHANGED)
+        return []
+    return sorted((item["objective"], item["change"]) for item in comparison["changes"]
+                  if item["change"] != EVIDENCE_CHANGED)

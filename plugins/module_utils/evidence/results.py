@@ -166,7 +166,7 @@ class Builder:
             "observations": observations,
             "findings": findings,
         }
-        return {"assessment-results": {
+        document = {
             "uuid": stable_uuid(self.cluster, "document", run["id"]),
             "metadata": {"title": "Assessment results: cluster %s, run %s" % (self.cluster, run["id"]),
                          "last-modified": run["finished"], "version": run["id"], "oscal-version": OSCAL_VERSION,
@@ -174,8 +174,10 @@ class Builder:
                                          "usnistgov/oscal-content %s" % self.catalog.source["primary"]["commit"])]},
             "import-ap": {"href": IMPORT_AP},
             "results": [result],
-            "back-matter": {"resources": sorted(self.resources.values(), key=lambda item: item["title"])},
-        }}
+        }
+        if self.resources:  # OSCAL wants at least one resource in a back-matter: none when nothing was collected
+            document["back-matter"] = {"resources": sorted(self.resources.values(), key=lambda item: item["title"])}
+        return {"assessment-results": document}
 
 
 def validate(document):

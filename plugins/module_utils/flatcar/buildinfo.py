@@ -10,6 +10,7 @@ version (``v1.0.0``) links the validated Go Cryptographic Module; ``GOFIPS140=la
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -134,6 +135,8 @@ def _inspect_file(path, label):
     try:
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             info = parse(data, label)
+            # The executable's own digest: inside a sysext it is what a node's /proc/<pid>/exe hashes to.
+            info["binary_sha256"] = hashlib.sha256(data).hexdigest()
     except (OSError, ValueError) as exc:
         raise BuildInfoError("cannot read %s: %s" % (label, exc), hint="Check the path of the k3s binary")
     info["binary"] = label

@@ -21,6 +21,8 @@ MAY_WRITE = "2"
 MAY_READ = "4"
 # security_kernel_read_file id for a module image (enum kernel_read_file_id).
 READING_MODULE = "2"
+# Tetragon's export filters, one JSON object per line: events matching any are not written to the export file.
+EXPORT_DENY_LIST = '{"health_check":true}'
 
 
 def _policy(name, description, kprobes, labels):
@@ -85,6 +87,10 @@ def values(settings):
             "image": {"repository": settings.image_repository("tetragon"), "tag": settings.image_tag("tetragon")},
             "enableProcessCred": True,
             "enableProcessNs": True,
+            # The chart's default also denies namespace "" (host processes), cilium and kube-system: the host's
+            # file-integrity and kernel-module events of Petra's TracingPolicies would never reach the export file,
+            # and the compliance freshness check could fail on a healthy cluster. Only health-check execs are left out.
+            "exportDenyList": EXPORT_DENY_LIST,
             "resources": resources("100m", "256Mi", "1", "1Gi"),
         },
         "tetragonOperator": {
