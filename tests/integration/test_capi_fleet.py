@@ -166,17 +166,18 @@ def test_cluster_upgrade_rotates_the_templates_and_rolls_the_servers(kube, tmp_p
     def run(playbook, **changes):
         variables.write_text(yaml.safe_dump({"petra_provisioner": "capi", "cluster_capi_clusters": [
             dict(cluster, **changes)], "cluster_capi_defaults": capi_defaults(kube)}))
-        with CapiControllers(kube, "roll-a", interval=0.1) as controllers:
-            report = run_playbook(tmp_path, IMPORT % playbook, "-e", "@%s" % variables)
+        report = run_playbook(tmp_path, IMPORT % playbook, "-e", "@%s" % variables)
         assert controllers.error is None
-        return task(report, "Apply the cluster's Cluster API objects on the management cluster"), controllers
+        return task(report, "Apply the cluster's Cluster API objects on the management cluster")
 
-    created, _controllers = run("cluster_create")
-    old_server = [m["metadata"]["name"] for m in machines(kube, "roll-a")
-                  if m["metadata"]["labels"]["petra.dev/role"] == "server"]
-    new_k3s = {"url": "s3://artifacts/k3s/v1.33.5+k3s1/k3s", "sha256": "1" * 64}
-    upgrade = dict(image="ami-0f9e8d7c6b5a40312", k3s=new_k3s, kubernetes_version="v1.33.5+k3s1")
-    upgraded, controllers = run("cluster_upgrade", **upgrade)
+    # One stand-in for both runs: its instances, addresses and Node names never repeat.
+    with CapiControllers(kube, "roll-a", interval=0.1) as controllers:
+        created = run("cluster_create")
+        old_server = [m["metadata"]["name"] for m in machines(kube, "roll-a")
+                      if m["metadata"]["labels"]["petra.dev/role"] == "server"]
+        new_k3s = {"url": "s3://artifacts/k3s/v1.33.5+k3s1/k3s", "sha256": "1" * 64}
+        upgrade = dict(image="ami-0f9e8d7c6b5a40312", k3s=new_k3s, kubernetes_version="v1.33.5+k3s1")
+        upgraded = run("cluster_upgrade", **upgrade)
 
     # New content, new names: the agents' template (the AMI) and every bootstrap Secret (the k3s build).
     assert upgraded["machine_template"] != created["machine_template"]

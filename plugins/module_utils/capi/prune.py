@@ -103,8 +103,8 @@ class Superseded:
 
         def settled():
             users = self.users()
-            pending = [item for item in candidates if any(away for _u, away, _s in users.get((item[0].kind, item[1]),
-                                                                                            []))]
+            pending = [item for item in candidates
+                       if any(away for _user, away, _server in users.get((item[0].kind, item[1]), []))]
             return users if not pending else None
 
         users = None
