@@ -655,6 +655,14 @@ machine_template:
   description: With O(provisioner=capi), the agents' AWSMachineTemplate.
   returned: provisioner is capi and state is present
   type: str
+superseded_in_use:
+  description:
+    - With O(provisioner=capi), the bootstrap Secrets and AWSMachineTemplates a template rotation superseded that
+      something still uses (C(kind), C(name), C(used_by)); a later run deletes them once nothing does. Superseded
+      objects nothing uses are deleted (a C(delete) action each; check mode lists them).
+  returned: provisioner is capi and state is present
+  type: list
+  elements: dict
 servers:
   description: With O(provisioner=capi), the server Machines (C(machine), C(private_ip), C(bootstrap)).
   returned: provisioner is capi and state is present

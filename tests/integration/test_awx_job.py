@@ -127,3 +127,48 @@ def test_create_then_load_as_awx_jobs(tmp_path, registry, high, sources, tls_mat
     assert any(re.search(r"verify: .*bytes|verify: entries", line) for line in progress), progress
     summary = [event["stdout"] for event in events if "awx-app 1.0.0 into %s/awx" % high.host in event.get("stdout", "")]
     assert summary and "blobs pushed" in summary[0] and "signed by 1 of the" in summary[0]
+
+
+def test_cluster_create_in_cluster_api_mode_as_an_awx_job(tmp_path):
+    """The cluster create job template with petra_provisioner=capi: the survey's node answers and Cluster API
+    answers, the management kubeconfig from its credential (a file of the private data directory), against kmock
+    with the stand-in Cluster API controllers."""
+    import requests
+
+    from ansible_collections.petra.core.tests.support.capi_controllers import CapiControllers
+    from ansible_collections.petra.core.tests.support.kube import KubeAPI
+
+    token = "Awx-Capi-k3s-Token-Not-Shown"
+    with KubeAPI(str(tmp_path)) as kube, CapiControllers(kube, "awx-edge", interval=0.1) as controllers:
+        with open(kube.kubeconfig, encoding="utf-8") as handle:
+            management = handle.read()
+        events, stdout = run_job(tmp_path / "capi-job", "Petra: cluster create", {
+            "petra_provisioner": "capi",
+            "cluster_standalone_name": "awx-edge",
+            "cluster_standalone_image": "ami-0a1b2c3d4e5f60718",
+            "cluster_standalone_subnets": "subnet-0aaa,subnet-0bbb",
+            "cluster_standalone_server_url": "https://unused.internal:6443",
+            "cluster_standalone_token": token,
+            "cluster_standalone_k3s": '{"url": "s3://artifacts/k3s/v1.33.4+k3s1/k3s", "sha256": "%s"}' % ("0" * 64),
+            "cluster_standalone_server_count": 1,
+            "cluster_standalone_agent_count": 1,
+            "cluster_standalone_region": "us-gov-west-1",
+            "cluster_standalone_kms_key_id": "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/0b1e7c55-5a8e",
+            "cluster_standalone_instance_profile": "petra-ssm-only",
+            "cluster_standalone_api_cidrs": "10.20.0.0/16",
+            "cluster_capi_vpc_id": "vpc-0123456789abcdef0",
+            "cluster_capi_kubernetes_version": "v1.33.4+k3s1",
+        }, [("Petra management cluster (Cluster API)", {"kubeconfig": management})])
+        assert controllers.error is None
+        applied = task_result(events, "Apply the cluster's Cluster API objects on the management cluster")
+        assert applied["changed"] is True and applied["cluster"] == "awx-edge"
+        assert applied["endpoint"].startswith("internal-awx-edge-apiserver")
+        cluster = requests.get(kube.url + "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/awx-edge/"
+                                          "awsclusters/awx-edge", timeout=10).json()
+        assert cluster["spec"]["network"]["vpc"] == {"id": "vpc-0123456789abcdef0"}
+        assert [s["id"] for s in cluster["spec"]["network"]["subnets"]] == ["subnet-0aaa", "subnet-0bbb"]
+        machines = requests.get(kube.url + "/apis/cluster.x-k8s.io/v1beta2/namespaces/awx-edge/machines",
+                                timeout=10).json()["items"]
+        assert len(machines) == 2 and {m["spec"]["version"] for m in machines} == {"v1.33.4+k3s1"}
+    assert_no_secret(events, stdout, [token])
+    assert "awx-edge: present, " in stdout

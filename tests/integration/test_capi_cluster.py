@@ -29,6 +29,7 @@ KINDS = [("cluster.x-k8s.io/v1beta2", "clusters"), ("cluster.x-k8s.io/v1beta2", 
          ("infrastructure.cluster.x-k8s.io/v1beta2", "awsclusters"),
          ("infrastructure.cluster.x-k8s.io/v1beta2", "awsmachines"),
          ("infrastructure.cluster.x-k8s.io/v1beta2", "awsmachinetemplates")]
+TEMPLATES = ("infrastructure.cluster.x-k8s.io/v1beta2", "awsmachinetemplates")
 
 
 def release(name):
@@ -263,9 +264,62 @@ def test_upgrade_rolls_servers_with_hooks_and_agents_by_template(kube, controlle
     assert len(machines) == 5 and not any(m["metadata"].get("labels", {}).get("petra.dev/bootstrap") for m in machines)
     validate_all(petra_objects(kube), tmp_path)
     templates = listing(kube, "infrastructure.cluster.x-k8s.io/v1beta2", "awsmachinetemplates")
+    # The old template went once the agents' roll was through (nothing used it any more).
     assert {t["metadata"]["name"]: t["spec"]["template"]["spec"]["ami"]["id"] for t in templates} == {
-        old_template: "ami-0a1b2c3d4e5f60718", result["machine_template"]: "ami-0f9e8d7c6b5a40312"}
+        result["machine_template"]: "ami-0f9e8d7c6b5a40312"}
+    assert ("delete", "AWSMachineTemplate", old_template) in {
+        (a["action"], a.get("kind"), a.get("name")) for a in result["actions"]}
     assert flatcar.run(params(kube, tmp_path, **upgrade), check_mode=False)["changed"] is False
+
+
+def test_a_rotation_deletes_the_superseded_objects_once_no_machine_uses_them(kube, controllers, tmp_path):
+    def names(api, plural):
+        return {item["metadata"]["name"] for item in listing(kube, api, plural)}
+
+    small = dict(servers=1, agents=1, capi={"availability_zones": []})
+    first = flatcar.run(params(kube, tmp_path, **small), check_mode=False)
+    old = set(first["bootstrap_secrets"].values()) | {first["machine_template"]}
+    assert old <= set(secrets(kube)) | names(*TEMPLATES) and first["superseded_in_use"] == []
+    rotation = dict(small, release_name="v1.33.5+k3s1", image="ami-0f9e8d7c6b5a40312")
+    old_init, old_join, old_agent = (first["bootstrap_secrets"][kind] for kind in ("server-init", "server", "agent"))
+
+    # New agents never get a Node, the server is only reported: every old object but the join data stays in use.
+    controllers.kubelets = False
+    planned = flatcar.run(params(kube, tmp_path, update_strategy="none", **rotation), check_mode=True)
+    deletes = {a["name"]: a["why"] for a in planned["actions"] if a["action"] == "delete"}
+    # Check mode names what goes now and what goes once the agents rolled; not what the staying server uses.
+    assert deletes == {old_join: "superseded", old_agent: "superseded; once no Machine uses it",
+                       first["machine_template"]: "superseded; once no Machine uses it"}
+    held = flatcar.run(params(kube, tmp_path, update_strategy="none", capi=dict(small["capi"], wait=False),
+                             **{k: v for k, v in rotation.items() if k != "capi"}), check_mode=False)
+    assert [(a["kind"], a["name"]) for a in held["actions"] if a["action"] == "delete"] == [("Secret", old_join)]
+    in_use = {item["name"]: item["used_by"] for item in held["superseded_in_use"]}
+    assert set(in_use) == {old_init, old_agent, first["machine_template"]}
+    assert in_use[old_init] == ["Machine/edge-1-server-0"]
+    # The old agent's AWSMachine was cloned from the old template; its Machine names the old bootstrap data.
+    assert any(user.startswith("AWSMachine/edge-1-agents-") for user in in_use[first["machine_template"]])
+    assert any(user.startswith("Machine/edge-1-agents-") for user in in_use[old_agent])
+    assert old - {old_join} <= set(secrets(kube)) | names(*TEMPLATES)
+
+    # The agents roll, the server is replaced: then nothing uses the old objects and they go; the new ones stay.
+    controllers.kubelets = True
+    rolled = flatcar.run(params(kube, tmp_path, **rotation), check_mode=False)
+    assert controllers.error is None and rolled["superseded_in_use"] == []
+    gone = [(a["kind"], a["name"]) for a in rolled["actions"] if a["action"] == "delete"]
+    assert sorted(gone) == sorted([("Secret", old_init), ("Secret", old_agent),
+                                   ("AWSMachineTemplate", first["machine_template"])])
+    # Deleted after the last action of the roll: the old server's Machine was gone by then.
+    steps = [a["action"] for a in rolled["actions"]]
+    assert steps.index("delete") > steps.index("terminate")
+    assert not old & (set(secrets(kube)) | names(*TEMPLATES))
+    assert {rolled["bootstrap_secrets"]["server"], rolled["bootstrap_secrets"]["agent"]} <= set(secrets(kube))
+    assert names(*TEMPLATES) == {rolled["machine_template"]}
+    assert flatcar.run(params(kube, tmp_path, **rotation), check_mode=False)["changed"] is False
+
+    # absent leaves nothing of the cluster in the management cluster.
+    flatcar.run(params(kube, tmp_path, state="absent", **rotation), check_mode=False)
+    assert petra_objects(kube) == [] and secrets(kube) == {}
+    assert not any(listing(kube, api, plural) for api, plural in KINDS)
 
 
 def test_quorum_guard_stops_the_server_roll(kube, controllers, tmp_path):

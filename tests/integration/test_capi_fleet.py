@@ -152,3 +152,61 @@ def test_the_same_node_variables_create_either_model(moto, kube, tmp_path):
         b'"version":"3.3.0"' in base64.b64decode(secret["data"]["value"])
     lines = [item["msg"] for item in task(capi, "Report each cluster")["results"]]
     assert len(lines) == 1 and lines[0].startswith("twin: present, ")
+
+
+def test_cluster_upgrade_rotates_the_templates_and_rolls_the_servers(kube, tmp_path):
+    """ansible-playbook petra.core.cluster_upgrade after a new AMI and k3s build: new content-hashed names, the agents'
+    MachineDeployment moved to them, the server replaced (the roll with three servers: test_capi_cluster.py), and the
+    superseded objects deleted once nothing uses them."""
+    cluster = dict(name="roll-a", image="ami-0a1b2c3d4e5f60718", subnets=["subnet-0aaa"], api_cidrs=["10.20.0.0/16"],
+                   kms_key_id=KMS, server_count=1, agent_count=1, token=TOKEN, k3s=K3S,
+                   kubeconfig=str(tmp_path / "roll-a.kubeconfig"))
+    variables = tmp_path / "cluster.yml"
+
+    def run(playbook, **changes):
+        variables.write_text(yaml.safe_dump({"petra_provisioner": "capi", "cluster_capi_clusters": [
+            dict(cluster, **changes)], "cluster_capi_defaults": capi_defaults(kube)}))
+        report = run_playbook(tmp_path, IMPORT % playbook, "-e", "@%s" % variables)
+        assert controllers.error is None
+        return task(report, "Apply the cluster's Cluster API objects on the management cluster")
+
+    # One stand-in for both runs: its instances, addresses and Node names never repeat.
+    with CapiControllers(kube, "roll-a", interval=0.1) as controllers:
+        created = run("cluster_create")
+        old_server = [m["metadata"]["name"] for m in machines(kube, "roll-a")
+                      if m["metadata"]["labels"]["petra.dev/role"] == "server"]
+        new_k3s = {"url": "s3://artifacts/k3s/v1.33.5+k3s1/k3s", "sha256": "1" * 64}
+        upgrade = dict(image="ami-0f9e8d7c6b5a40312", k3s=new_k3s, kubernetes_version="v1.33.5+k3s1")
+        upgraded = run("cluster_upgrade", **upgrade)
+
+    # New content, new names: the agents' template (the AMI) and every bootstrap Secret (the k3s build).
+    assert upgraded["machine_template"] != created["machine_template"]
+    assert upgraded["machine_template"].startswith("roll-a-agent-")
+    for kind in ("server", "agent"):
+        assert upgraded["bootstrap_secrets"][kind] != created["bootstrap_secrets"][kind]
+    base = "%s/apis/%%s/namespaces/roll-a/%%s" % kube.url
+    template = requests.get((base % ("infrastructure.cluster.x-k8s.io/v1beta2", "awsmachinetemplates")) + "/"
+                            + upgraded["machine_template"], timeout=10).json()
+    assert template["spec"]["template"]["spec"]["ami"] == {"id": "ami-0f9e8d7c6b5a40312"}
+    deployment = requests.get(base % ("cluster.x-k8s.io/v1beta2", "machinedeployments"), timeout=10).json()["items"]
+    assert [md["spec"]["template"]["spec"]["infrastructureRef"]["name"] for md in deployment] == [
+        upgraded["machine_template"]]
+    assert [md["spec"]["template"]["spec"]["bootstrap"]["dataSecretName"] for md in deployment] == [
+        upgraded["bootstrap_secrets"]["agent"]]
+    assert [md["spec"]["template"]["spec"]["version"] for md in deployment] == ["v1.33.5+k3s1"]
+
+    # The server rolled as in standalone mode: the new one Ready before the old one is drained and deleted.
+    steps = [(a["action"], a.get("role")) for a in upgraded["actions"] if a["action"] in ("launch", "drain", "terminate")]
+    assert steps == [("launch", "server"), ("drain", None), ("terminate", "server")]
+    assert [a["instance_id"] for a in upgraded["actions"] if a["action"] == "terminate"] == old_server
+    assert not controllers.hook_waits and old_server[0] in controllers.deleted_machines
+    found = machines(kube, "roll-a")
+    assert len(found) == 2 and all(m["status"].get("nodeRef") for m in found) and upgraded["outdated"] == []
+    assert all(m["spec"]["version"] == "v1.33.5+k3s1" for m in found)
+    # Nothing uses the superseded objects any more, so they are gone; only what this run renders remains.
+    deleted = {a["name"] for a in upgraded["actions"] if a["action"] == "delete"}
+    assert deleted == {created["machine_template"], created["bootstrap_secrets"]["server-init"],
+                       created["bootstrap_secrets"]["server"], created["bootstrap_secrets"]["agent"]}
+    stored = {item["metadata"]["name"] for item in requests.get(
+        "%s/api/v1/namespaces/roll-a/secrets" % kube.url, timeout=10).json()["items"]}
+    assert not deleted & stored and upgraded["superseded_in_use"] == []

@@ -5,6 +5,7 @@ injector sets something petra.core reads, secrets only into no_log options.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -23,6 +24,8 @@ SURVEY_TYPES_FOR = {"str": {"text", "textarea", "password", "multiplechoice"}, "
                     "int": {"integer"}, "bool": {"multiplechoice"}, "list": {"text", "textarea", "multiselect"},
                     "dict": {"textarea"}}
 DEFINED = re.compile(r"^\s*([a-z_][a-z0-9_]*) is defined\s*$")
+# A playbook's own variable with a default and its choices: ``name | default('value') in ['value', 'other']``.
+CHOICE = re.compile(r"^\s*([a-z_][a-z0-9_]*) \| default\('([^']*)'\) in (\[[^\]]*\])\s*$")
 FILENAME = re.compile(r"tower\.filename\.(\w+)")
 
 JOB_TEMPLATES = awx.job_templates()
@@ -51,7 +54,7 @@ def _role_name(name):
 
 def playbook_variables(playbook):
     """{variable: spec} a petra.core playbook accepts: its roles' options (by entry point), the play's own vars and the
-    variables it asserts are defined (those with ``required: true``)."""
+    variables it asserts are defined (those with ``required: true``) or one of a list (with those ``choices``)."""
     accepted = {}
     for play in awx.load_yaml(os.path.join(ROOT, "playbooks", playbook)):
         for name, value in (play.get("vars") or {}).items():
@@ -66,6 +69,10 @@ def playbook_variables(playbook):
                 match = DEFINED.match(condition)
                 if match:
                     accepted[match.group(1)] = {"type": "str", "required": True}
+                match = CHOICE.match(condition)
+                if match:
+                    accepted[match.group(1)] = {"type": "str", "default": match.group(2),
+                                                "choices": ast.literal_eval(match.group(3))}
     return accepted
 
 
@@ -204,3 +211,24 @@ def test_a_survey_launch_is_refused_like_awx_refuses_it():
                                   "bundle_load_allow_downgrade": "yes"})
     with pytest.raises(awx.SurveyError, match="not survey questions"):
         awx.survey_answers(load, {"bundle_load_parallel": 8})
+
+
+@pytest.mark.parametrize("name", ["Petra: cluster create", "Petra: cluster upgrade", "Petra: cluster destroy"])
+def test_the_cluster_jobs_run_either_model(name):
+    """An AWX user picks the model in the survey; Cluster API mode's own answers are the management cluster's
+    kubeconfig (a credential: it holds a client key) and, to create or roll, the VPC and the Machines' version."""
+    template = JOB_TEMPLATES[name]
+    questions = {question["variable"]: question for question in template["survey"]}
+    assert questions["petra_provisioner"]["choices"] == ["standalone", "capi"]
+    assert questions["petra_provisioner"]["default"] == "standalone"
+    management = CREDENTIAL_TYPES["Petra management cluster (Cluster API)"]
+    assert management["name"] in template["credential_types"]
+    assert set(management["injectors"]["extra_vars"]) == {"cluster_capi_management_kubeconfig"}
+    capi_options = role_options("cluster_capi", "destroy" if name.endswith("destroy") else "main")
+    assert "cluster_capi_management_kubeconfig" in capi_options
+    if not name.endswith("destroy"):
+        for variable in ("cluster_capi_vpc_id", "cluster_capi_kubernetes_version"):
+            assert variable in capi_options and not questions[variable]["required"]
+    # The same node answers feed either model: the Cluster API role reads the cluster_standalone_* variables.
+    assert all(variable.startswith(("cluster_standalone_", "cluster_capi_", "petra_provisioner"))
+               for variable in questions)

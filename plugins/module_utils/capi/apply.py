@@ -20,12 +20,13 @@ SECRET = Kind("v1", "Secret", "secrets")
 CLUSTER = Kind("cluster.x-k8s.io/v1beta2", "Cluster", "clusters")
 MACHINE = Kind("cluster.x-k8s.io/v1beta2", "Machine", "machines")
 MACHINE_DEPLOYMENT = Kind("cluster.x-k8s.io/v1beta2", "MachineDeployment", "machinedeployments")
+MACHINE_SET = Kind("cluster.x-k8s.io/v1beta2", "MachineSet", "machinesets")
 MACHINE_HEALTH_CHECK = Kind("cluster.x-k8s.io/v1beta2", "MachineHealthCheck", "machinehealthchecks")
 AWS_CLUSTER = Kind("infrastructure.cluster.x-k8s.io/v1beta2", "AWSCluster", "awsclusters")
 AWS_MACHINE = Kind("infrastructure.cluster.x-k8s.io/v1beta2", "AWSMachine", "awsmachines")
 AWS_MACHINE_TEMPLATE = Kind("infrastructure.cluster.x-k8s.io/v1beta2", "AWSMachineTemplate", "awsmachinetemplates")
-KINDS = {kind.kind: kind for kind in (NAMESPACE, SECRET, CLUSTER, MACHINE, MACHINE_DEPLOYMENT, MACHINE_HEALTH_CHECK,
-                                      AWS_CLUSTER, AWS_MACHINE, AWS_MACHINE_TEMPLATE)}
+KINDS = {kind.kind: kind for kind in (NAMESPACE, SECRET, CLUSTER, MACHINE, MACHINE_DEPLOYMENT, MACHINE_SET,
+                                      MACHINE_HEALTH_CHECK, AWS_CLUSTER, AWS_MACHINE, AWS_MACHINE_TEMPLATE)}
 # The parts of an object Petra owns; the rest (status, defaults, controllers' annotations) is never compared.
 OWNED = ("type", "data", "spec")
 

@@ -23,10 +23,8 @@ from ansible_collections.petra.core.plugins.module_utils.capi.apply import (
     NAMESPACE, SECRET, Applier, conditions_text)
 from ansible_collections.petra.core.plugins.module_utils.capi.errors import CapiError
 from ansible_collections.petra.core.plugins.module_utils.capi.machines import ServerMachines, deleting, machine_ready
+from ansible_collections.petra.core.plugins.module_utils.capi.prune import CLONED_FROM, Superseded
 from ansible_collections.petra.core.plugins.module_utils.capi.spec import CLUSTER_LABEL, MANAGED_LABEL, ROLE_LABEL
-
-# What CAPI writes on an infrastructure object cloned from a template: which template it came from.
-CLONED_FROM = "cluster.x-k8s.io/cloned-from-name"
 from ansible_collections.petra.core.plugins.module_utils.flatcar.roll import Roll
 
 
@@ -90,13 +88,24 @@ class CapiCluster:
                   "machine_template": agents, "servers": [member.summary() for member in servers.members("server")]}
         result["outdated"] = [member.summary() for member in servers.members("server")
                               if not servers.is_current(member)]
-        if spec.wait and not self.log.check_mode:
+        # What this run renders; everything else of the kind is superseded (a rotation left it behind).
+        current = {item[0] for item in secrets.values()} | ({agents} if agents else set())
+        superseded = Superseded(spec, self.client, self.applier, self.log)
+        result["superseded_in_use"] = []
+        if self.log.check_mode:
+            if host:
+                superseded.plan(current, {member.id for member in servers.members("server")
+                                          if self.update_strategy != "rolling" or servers.is_current(member)})
+            return result
+        if spec.wait:
             self.log.poll("Cluster %s with every machine's Node Ready" % spec.name, self.node_ready_timeout,
                           self._ready, self._not_ready)
             result["kubeconfig_secret"] = "%s-kubeconfig" % spec.name
             if spec.kubeconfig_dest:
                 self._write_kubeconfig(spec.kubeconfig_dest)
                 result["kubeconfig_dest"] = spec.kubeconfig_dest
+        # Only once the roll is through (the wait above): then a superseded object's users can only be going away.
+        result["superseded_in_use"] = superseded.prune(current, self.wait_timeout if spec.wait else 0)
         return result
 
     def _ami(self):
