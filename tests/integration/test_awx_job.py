@@ -93,7 +93,8 @@ def test_create_then_load_as_awx_jobs(tmp_path, registry, high, sources, tls_mat
     ])
     built = task_result(events, "Build and sign the bundle")
     assert built["changed"] is True and built["path"] == str(bundle)
-    assert built["images"] == [{"ref": registry.app, "digest": registry.app_digest}]
+    assert [(image["ref"], image["digest"]) for image in built["images"]] == [(registry.app, registry.app_digest)]
+    assert built["images"][0]["sbom_origin"] == "petra"  # the image carries none: syft's travels with it
     assert task_result(events, "Verify the new bundle")["verified"] is True
     assert_no_secret(events, stdout, secrets)
     # The secrets did reach the job (the encrypted key signed): through the files AWX writes, and only there.
