@@ -210,3 +210,24 @@ def test_cluster_upgrade_rotates_the_templates_and_rolls_the_servers(kube, tmp_p
     stored = {item["metadata"]["name"] for item in requests.get(
         "%s/api/v1/namespaces/roll-a/secrets" % kube.url, timeout=10).json()["items"]}
     assert not deleted & stored and upgraded["superseded_in_use"] == []
+
+
+def test_a_cluster_named_like_another_inventory_host_is_refused(tmp_path):
+    """add_host on an existing name would turn that host (here: the controller) into a cluster's connection."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local\n[databases]\ndb1 ansible_connection=local\n")
+    play = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: petra.core.cluster_capi
+        tasks_from: fleet
+      vars:
+        cluster_capi_clusters: [{name: %s}, {name: fleet-ok}]
+"""
+    for name in ("db1", "localhost"):
+        _report, output = run_playbook(tmp_path, play % name, "-i", str(inventory), expect_rc=2, output=True)
+        assert "The cluster name(s) ['%s'] are already inventory hosts" % name in output
+    _report, output = run_playbook(tmp_path, play % "fleet-new", "-i", str(inventory), output=True)
+    assert "failed=0" in output and "already inventory hosts" not in output
