@@ -66,10 +66,12 @@ setup: system-deps venv collection
 test: setup pytest imports sanity lint molecule build-check
 	@echo "make test: all suites passed"
 
+# Three workers on two cores: much of the suite waits on its servers (registries, moto, kmock, ansible-playbook).
+PYTEST_WORKERS ?= 3
 .PHONY: pytest
 pytest: setup
 	cd $(COLLECTIONS)/ansible_collections/petra/core && PYTHONPATH=$(COLLECTIONS) \
-	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
 
 # The import contracts of .importlinter (layers, no Ansible below the adapters, thin plugins); a wrong import
 # fails here with the contract's name.
@@ -91,9 +93,9 @@ sanity: setup
 lint: setup
 	$(BIN)/ansible-lint --profile production --offline
 
-# Two scenarios at a time: most of a scenario's time is Ansible starting up and waiting on its servers, not CPU.
+# Three scenarios at a time: most of a scenario's time is Ansible starting up and waiting on its servers, not CPU.
 # Each has its own log (printed when it fails) and its own ANSIBLE_HOME, since Molecule installs the collection there.
-MOLECULE_JOBS ?= 2
+MOLECULE_JOBS ?= 3
 .PHONY: molecule
 molecule: setup
 	@mkdir -p $(BUILD)/molecule

@@ -22,7 +22,7 @@ try:
     if _hide:
         sys.modules[_SLOW_OPTIONAL] = None  # an import of it now raises ImportError
     try:
-        import jsonschema
+        import jsonschema  # pylint: disable=unused-import
     finally:
         if _hide:
             del sys.modules[_SLOW_OPTIONAL]

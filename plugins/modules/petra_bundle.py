@@ -51,7 +51,8 @@ description:
   - "Loading streams from the archive without extracting it: a first pass proves the signature over the whole
     file; a second pass checks every entry against the signed metadata while it uploads, O(parallel) at a time,
     only the blobs the registry lacks (checked with C(HEAD)), streaming large layers with flat memory, and mounts
-    blobs shared between repositories. An entry that does not match stops the load before any manifest. Manifests are put after their blobs and tags last, so a load interrupted at any moment
+    blobs shared between repositories. An entry that does not match stops the load before any manifest.
+    Manifests are put after their blobs and tags last, so a load interrupted at any moment
     never leaves a tag pointing at something missing; running again completes it, and a load with nothing left to
     push reports C(changed=false)."
   - With O(state=loaded) and O(kubeconfig) (the cluster whose Flux should use the loaded content), for every chart

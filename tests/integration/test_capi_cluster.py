@@ -291,7 +291,7 @@ def test_a_rotation_deletes_the_superseded_objects_once_no_machine_uses_them(kub
     assert deletes == {old_join: "superseded", old_agent: "superseded; once no Machine uses it",
                        first["machine_template"]: "superseded; once no Machine uses it"}
     held = flatcar.run(params(kube, tmp_path, update_strategy="none", capi=dict(small["capi"], wait=False),
-                             **{k: v for k, v in rotation.items() if k != "capi"}), check_mode=False)
+                              **{k: v for k, v in rotation.items() if k != "capi"}), check_mode=False)
     assert [(a["kind"], a["name"]) for a in held["actions"] if a["action"] == "delete"] == [("Secret", old_join)]
     in_use = {item["name"]: item["used_by"] for item in held["superseded_in_use"]}
     assert set(in_use) == {old_init, old_agent, first["machine_template"]}

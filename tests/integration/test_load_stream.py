@@ -17,7 +17,8 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.errors import Ve
 from ansible_collections.petra.core.plugins.module_utils.oci import writer as writer_module
 from ansible_collections.petra.core.plugins.module_utils.oci.auth import Credentials
 from ansible_collections.petra.core.plugins.module_utils.oci.registry import ClientPool
-from ansible_collections.petra.core.tests.integration.test_load import (  # noqa: F401  (fixtures)
+# bundle and high are pytest fixtures, used by name.
+from ansible_collections.petra.core.tests.integration.test_load import (  # noqa: F401  pylint: disable=unused-import
     HIGH_USER,
     assert_no_dangling_tags,
     bundle,

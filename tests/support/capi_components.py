@@ -12,6 +12,17 @@ CORE_VERSION = "v1.11.1"
 CAPA_VERSION = "v2.10.0"
 CORE_IMAGE = "registry.k8s.io/cluster-api/cluster-api-controller:" + CORE_VERSION
 CAPA_IMAGE = "registry.k8s.io/cluster-api-aws/cluster-api-aws-controller:" + CAPA_VERSION
+# The controller's --feature-gates argument, one gate per line here (the release file has it on one line).
+CAPA_FEATURE_GATES = ",".join([
+    "EKS=${CAPA_EKS:=true}",
+    "EKSEnableIAM=${CAPA_EKS_IAM:=false}",
+    "EKSAllowAddRoles=${CAPA_EKS_ADD_ROLES:=false}",
+    "EKSFargate=${EXP_EKS_FARGATE:=false}",
+    "MachinePool=${EXP_MACHINE_POOL:=false}",
+    "AutoControllerIdentityCreator=${AUTO_CONTROLLER_IDENTITY_CREATOR:=true}",
+    "BootstrapFormatIgnition=${EXP_BOOTSTRAP_FORMAT_IGNITION:=false}",
+    "TagUnmanagedNetworkResources=${TAG_UNMANAGED_NETWORK_RESOURCES:=true}",
+])
 
 
 def _crd(group, plural, kind, provider):
@@ -139,7 +150,7 @@ spec:
       containers:
       - args:
         - --leader-elect
-        - --feature-gates=EKS=${CAPA_EKS:=true},EKSEnableIAM=${CAPA_EKS_IAM:=false},EKSAllowAddRoles=${CAPA_EKS_ADD_ROLES:=false},EKSFargate=${EXP_EKS_FARGATE:=false},MachinePool=${EXP_MACHINE_POOL:=false},AutoControllerIdentityCreator=${AUTO_CONTROLLER_IDENTITY_CREATOR:=true},BootstrapFormatIgnition=${EXP_BOOTSTRAP_FORMAT_IGNITION:=false},TagUnmanagedNetworkResources=${TAG_UNMANAGED_NETWORK_RESOURCES:=true}
+        - --feature-gates=""" + CAPA_FEATURE_GATES + """
         - --v=${CAPA_LOGLEVEL:=0}
         env:
         - name: AWS_SHARED_CREDENTIALS_FILE

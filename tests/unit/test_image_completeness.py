@@ -207,8 +207,8 @@ def test_objects_of_every_pod_kind_and_installers(tmp_path):
     ]
     artifacts = [(ref.text, ref.version, ref.maybe is not None) for ref in references if ref.kind == "artifact"]
     assert artifacts == [("oci://high.example/petra/charts/demo", "0.1.0", False), ("stable/remote", None, True)]
-    assert [(item.chart, item.why["field"]) for item in installers] == [("demo", "spec.values"),
-                                                                       ("remote", "spec.valuesContent")]
+    assert [(item.chart, item.why["field"]) for item in installers] == [
+        ("demo", "spec.values"), ("remote", "spec.valuesContent")]
     assert all(ref.why["file"] == "all.yaml" and ref.why["source"] == "manifests/apps" for ref in references)
 
 

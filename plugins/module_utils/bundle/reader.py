@@ -30,7 +30,7 @@ from ansible_collections.petra.core.plugins.module_utils.bundle.decompress impor
     Decompressor,
     QueueFile,
 )
-from ansible_collections.petra.core.plugins.module_utils.bundle.errors import BundleError, VerificationError
+from ansible_collections.petra.core.plugins.module_utils.bundle.errors import VerificationError
 from ansible_collections.petra.core.plugins.module_utils.progress import or_null
 
 
