@@ -204,7 +204,8 @@ options:
   trusted_root_digest:
     description:
       - C(sha256:<hex>) the O(trusted_root) file must have, e.g. the C(digest) M(petra.core.petra_verify) returned
-        for it; a different file is refused.
+        for it; a different file is refused. Required with O(trusted_root), so that only a file a verified bundle
+        carried becomes the cluster's C(TrustRoot).
     type: str
   keyless:
     description:

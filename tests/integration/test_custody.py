@@ -570,6 +570,7 @@ def test_trusted_root_travels_in_the_bundle_and_admits_the_carried_signature(reg
     admitted, verdicts = admission.evaluate(objects, target, image["digest"], admission.Carried([carried], [(payload, der)]))
     assert verdicts["petra-keyless-team"] == "keyless" and verdicts["petra-bundle-signed"].startswith("refused")
     rendered = run_platform(params_for(tmp_path / "platform", bundle_key[1], registry=high, trusted_root=str(taken),
+                                       trusted_root_digest=digest,
                                        keyless=[{"name": "team", "glob": "%s/custody/keyless*" % image_host,
                                                  "identity": KEYLESS_IDENTITY, "issuer": KEYLESS_ISSUER}]), False)
     assert rendered["changed"] is True

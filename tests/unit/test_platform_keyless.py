@@ -37,8 +37,14 @@ def root(instance, tmp_path):
     return instance.trusted_root(tmp_path / "trusted_root.json")
 
 
+def digest_of(path):
+    with open(path, "rb") as handle:
+        return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+
+
 def render(tmp_path, pub, root, keyless=None, **options):
     dest = tmp_path / "out"
+    options.setdefault("trusted_root_digest", digest_of(root))
     result = run_platform(params_for(dest, pub, trusted_root=root, keyless=keyless or KEYLESS, **options), False)
     return result, documents_of(dest)[1]
 
@@ -165,7 +171,7 @@ def test_regular_expressions_and_the_digest_check(tmp_path, ec_key, root, instan
     ({"keyless": [dict(KEYLESS[0], issuer_regexp=r"^(https)://\1\.example$")]}, "uses a backreference"),
 ])
 def test_refuses_bad_keyless_options(tmp_path, ec_key, root, options, fragment):
-    params = dict({"trusted_root": root, "keyless": KEYLESS}, **options)
+    params = dict({"trusted_root": root, "trusted_root_digest": digest_of(root), "keyless": KEYLESS}, **options)
     with pytest.raises(PlatformError, match=fragment.replace("(", r"\(")):
         run_platform(params_for(tmp_path / "out", ec_key[1], **params), False)
 
@@ -178,7 +184,8 @@ def test_refuses_what_is_not_a_trusted_root(tmp_path, ec_key, root):
                                (dict(good, certificateAuthorities=[]), "no certificate authority")):
         bad.write_text(json.dumps(document))
         with pytest.raises(PlatformError, match=fragment) as info:
-            run_platform(params_for(tmp_path / "out", ec_key[1], trusted_root=str(bad), keyless=KEYLESS), False)
+            run_platform(params_for(tmp_path / "out", ec_key[1], trusted_root=str(bad), keyless=KEYLESS,
+                                    trusted_root_digest=digest_of(bad)), False)
         assert info.value.reason == "trusted-root"
 
 
@@ -204,3 +211,10 @@ def test_regexps_policy_controller_cannot_compile_are_named(pattern, refused):
     """Python's re accepts them all; Go's RE2, which policy-controller compiles them with, refuses the flagged."""
     re.compile(pattern)
     assert keyless.not_re2(pattern) == refused
+
+
+def test_a_trusted_root_without_its_digest_is_refused(tmp_path, ec_key, root):
+    """Any file would otherwise become the cluster's TrustRoot: only one whose digest a verification vouched for."""
+    with pytest.raises(PlatformError, match="trusted_root_digest is required with trusted_root") as info:
+        run_platform(params_for(tmp_path / "out", ec_key[1], trusted_root=str(root), keyless=KEYLESS), False)
+    assert info.value.reason == "trusted-root" and not (tmp_path / "out").exists()

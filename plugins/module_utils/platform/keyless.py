@@ -226,7 +226,13 @@ def parse(params):
     names = [authority.name for authority in authorities]
     if len(set(names)) != len(names):
         raise PlatformError("keyless: names must differ (%s)" % ", ".join(names))
-    return (TrustedRoot(path, params.get("trusted_root_digest")) if path else None), authorities
+    if path and not params.get("trusted_root_digest"):
+        # The TrustRoot decides which keyless signatures the cluster admits: only the file a verified bundle carried.
+        raise PlatformError("trusted_root_digest is required with trusted_root: the file rendered as the cluster's "
+                            "TrustRoot must be the one a verified bundle carried", reason="trusted-root",
+                            hint="Give the digest petra_verify returned for it (trusted_roots[].digest), or let the "
+                                 "platform role take both from the verification (platform_verified_bundle)")
+    return (TrustedRoot(path, params["trusted_root_digest"]) if path else None), authorities
 
 
 def trust_root(settings):
